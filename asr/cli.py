@@ -1,0 +1,245 @@
+"""The `asr` command. Thin: parses arguments and calls the library.
+
+User errors (AsrError) end with one line on stderr and exit status 1, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+from asr import __version__
+from asr.errors import AsrError
+
+log = logging.getLogger("asr")
+
+DESCRIPTION = """\
+asr: train and run BiLSTM-CTC speech recognizers.
+
+Typical flow:
+  asr prepare fsdd recordings/ --out data/        # corpus -> JSONL manifests
+  asr train --config conf/am/digits.yaml --train data/train.jsonl --dev data/dev.jsonl --exp exp/digits
+  asr decode --model exp/digits/model.pt --manifest data/test.jsonl --out exp/digits/test.hyp.jsonl
+  asr score data/test.jsonl exp/digits/test.hyp.jsonl
+  asr transcribe a.wav b.flac --model exp/digits/model.pt
+
+Run `asr COMMAND --help` for the options of each command.
+"""
+
+
+def _add_prepare(sub) -> None:
+    p = sub.add_parser("prepare", help="turn a corpus into JSONL manifests",
+                       description="Import a corpus into JSONL manifests (one utterance a line).")
+    kinds = p.add_subparsers(dest="corpus", metavar="CORPUS", required=True)
+    specs = {
+        "librispeech": "LibriSpeech layout: SRC/LibriSpeech/<subset>/<spk>/<chapter>/*.flac + .trans.txt; "
+                       "writes OUT/<subset>.jsonl for every subset found",
+        "fsdd": "Free Spoken Digit Dataset recordings folder; writes OUT/{train,dev,test}.jsonl "
+                "(index 0-4 test, 5-49 train, a few train files per speaker held out as dev)",
+        "folder": "a folder of audio files, each with a same-named .txt transcript; writes OUT/<name>.jsonl",
+        "kaldi": "a Kaldi data dir (wav.scp, text, optional segments and utt2spk); writes OUT/<name>.jsonl",
+    }
+    for name, help_text in specs.items():
+        q = kinds.add_parser(name, help=help_text, description=help_text)
+        q.add_argument("src", type=Path, help="corpus folder")
+        q.add_argument("--out", type=Path, required=True, help="folder for the manifests")
+        if name == "fsdd":
+            q.add_argument("--dev-per-speaker", type=int, default=20,
+                           help="train files per speaker held out as dev (default: 20)")
+        if name in ("folder", "kaldi"):
+            q.add_argument("--name", help="manifest name (default: the source folder's name)")
+
+
+def _add_train(sub) -> None:
+    p = sub.add_parser(
+        "train", help="train an acoustic model",
+        description="Train a BiLSTM-CTC acoustic model. Writes checkpoints, train.log, tensorboard "
+                    "scalars and finally EXP/model.pt. Multi-GPU: torchrun --nproc-per-node N -m asr train ...",
+        epilog="Overrides: any config field as section.key=value, e.g. model.num_layers=3 optim.lr=5e-4 "
+               "run.epochs=10. See conf/am/*.yaml for every field.")
+    p.add_argument("--config", type=Path, help="YAML config (default: built-in defaults)")
+    p.add_argument("--train", required=True, help="training manifest (JSONL)")
+    p.add_argument("--dev", help="dev manifest: loss and greedy WER after every epoch")
+    p.add_argument("--exp", required=True, help="experiment folder")
+    p.add_argument("--resume", action="store_true", help="continue the run in EXP from its last checkpoint")
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides")
+
+
+def _add_decoding_options(p) -> None:
+    p.add_argument("--decoder", default="greedy", choices=["greedy"],
+                   help="decoding algorithm (greedy CTC; beam search comes with the LM)")
+    p.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
+    p.add_argument("--threads", type=int, default=0, help="CPU threads for torch (default: torch's choice)")
+    p.add_argument("--batch-frames", type=int, default=60000,
+                   help="padded 10 ms frames per decoding batch (default: 60000 = 10 minutes)")
+
+
+def _add_decode(sub) -> None:
+    p = sub.add_parser("decode", help="decode a manifest into hypotheses",
+                       description="Decode every utterance of a manifest; writes hypotheses JSONL "
+                                   "{id, text}. Unreadable files are reported, skipped and counted.")
+    p.add_argument("--model", required=True, help="model package (EXP/model.pt)")
+    p.add_argument("--manifest", required=True, help="manifest to decode")
+    p.add_argument("--out", required=True, help="hypotheses JSONL to write")
+    p.add_argument("--num-workers", type=int, default=2, help="audio loading processes (default: 2)")
+    _add_decoding_options(p)
+
+
+def _add_score(sub) -> None:
+    p = sub.add_parser("score", help="WER/CER of hypotheses against references",
+                       description="Compare hypotheses with references by id: WER, CER, substitutions, "
+                                   "deletions, insertions and the worst utterances with alignments.")
+    p.add_argument("ref", help="reference manifest or JSONL with id/text")
+    p.add_argument("hyp", help="hypotheses JSONL")
+    p.add_argument("--worst", type=int, default=10, help="how many worst utterances to show (default: 10)")
+    p.add_argument("--json", dest="json_out", help="also write the summary as JSON to this file")
+
+
+def _add_transcribe(sub) -> None:
+    p = sub.add_parser("transcribe", help="transcribe audio files",
+                       description="Transcribe audio files (wav, flac, ogg, mp3; any sample rate). "
+                                   "Prints one line per file: PATH<TAB>TEXT, or JSON with --format json. "
+                                   "A file that cannot be read is reported on stderr; the others are still "
+                                   "transcribed, and the exit status is 1.")
+    p.add_argument("files", nargs="+", help="audio files")
+    p.add_argument("--model", help="model package (EXP/model.pt)")
+    p.add_argument("--format", choices=["txt", "json"], default="txt", help="output format (default: txt)")
+    _add_decoding_options(p)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="asr", description=DESCRIPTION,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"asr {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for add in (_add_prepare, _add_train, _add_decode, _add_score, _add_transcribe):
+        add(sub)
+    return parser
+
+
+# ---------------------------------------------------------------------------- commands
+def cmd_prepare(args) -> int:
+    from asr.data import importers
+
+    if args.corpus == "librispeech":
+        counts = importers.prepare_librispeech(args.src, args.out)
+    elif args.corpus == "fsdd":
+        counts = importers.prepare_fsdd(args.src, args.out, dev_per_speaker=args.dev_per_speaker)
+    elif args.corpus == "folder":
+        counts = importers.prepare_folder(args.src, args.out, name=args.name)
+    else:
+        counts = importers.prepare_kaldi(args.src, args.out, name=args.name)
+    for name, count in counts.items():
+        print(f"{args.out / (name + '.jsonl')}: {count} utterances")
+    return 0
+
+
+def cmd_train(args) -> int:
+    from asr.config import load_config
+    from asr.train.am import train_acoustic_model
+    from asr.train.config import AcousticTrainConfig
+
+    config = load_config(AcousticTrainConfig, args.config, args.overrides)
+    model = train_acoustic_model(config, args.train, args.dev, args.exp, resume=args.resume)
+    if model is not None:
+        print(model)
+    return 0
+
+
+def _recognizer(args, model_path: str | None):
+    import torch
+
+    from asr.transcribe import Recognizer
+
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+    if model_path is None:
+        raise AsrError("no --model given, and no default model is installed yet")
+    return Recognizer.from_file(model_path, device=args.device, decoder=args.decoder)
+
+
+def cmd_decode(args) -> int:
+    from asr.atomic import atomic_open
+    from asr.data.manifest import read_manifest
+
+    utterances = read_manifest(args.manifest)
+    recognizer = _recognizer(args, args.model)
+    failed = 0
+    with atomic_open(args.out) as out:
+        for result in recognizer.decode_utterances(utterances, args.batch_frames, args.num_workers):
+            if result.text is None:
+                failed += 1
+                print(f"asr: skipped {result.id}: {result.error}", file=sys.stderr)
+                continue
+            out.write(json.dumps({"id": result.id, "text": result.text}, ensure_ascii=False) + "\n")
+    decoded = len(utterances) - failed
+    print(f"decoded {decoded} of {len(utterances)} utterances -> {args.out}"
+          + (f" ({failed} skipped: unreadable)" if failed else ""), file=sys.stderr)
+    if decoded == 0:
+        raise AsrError(f"{args.manifest}: no utterance could be decoded")
+    return 0
+
+
+def cmd_score(args) -> int:
+    from asr.atomic import atomic_open
+    from asr.score import format_report, report_to_dict, score_files
+
+    report = score_files(args.ref, args.hyp)
+    print(format_report(report, worst=args.worst))
+    if args.json_out:
+        with atomic_open(args.json_out) as f:
+            json.dump(report_to_dict(report), f, indent=2)
+            f.write("\n")
+    return 0
+
+
+def cmd_transcribe(args) -> int:
+    from asr.transcribe import utterances_from_files
+
+    utterances, failures = utterances_from_files(args.files)
+    for failure in failures:
+        print(f"asr: {failure.error}", file=sys.stderr)
+    if utterances:
+        recognizer = _recognizer(args, args.model)
+        results = {r.id: r for r in recognizer.decode_utterances(utterances, args.batch_frames, 0,
+                                                                  progress=len(utterances) > 20)}
+        for utt in utterances:  # print in the order given
+            result = results[utt.id]
+            if result.text is None:
+                failures.append(result)
+                print(f"asr: {result.error}", file=sys.stderr)
+            elif args.format == "json":
+                print(json.dumps({"file": utt.audio, "text": result.text}, ensure_ascii=False))
+            else:
+                print(f"{utt.audio}\t{result.text}")
+    return 1 if failures else 0
+
+
+COMMANDS = {"prepare": cmd_prepare, "train": cmd_train, "decode": cmd_decode, "score": cmd_score,
+            "transcribe": cmd_transcribe}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(message)s", stream=sys.stderr)
+    try:
+        return COMMANDS[args.command](args)
+    except AsrError as err:
+        print(f"asr: error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("asr: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

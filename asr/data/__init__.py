@@ -1,0 +1,1 @@
+"""Data: JSONL manifests, corpus importers, downloads, datasets and batch samplers."""

@@ -1,0 +1,93 @@
+"""Map-style dataset of (waveform, tokens) and the collate function that pads them."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+
+from asr.audio import load_audio
+from asr.data.manifest import Utterance
+from asr.errors import AudioError
+from asr.text import CharTokenizer, normalize_text
+
+log = logging.getLogger("asr.data")
+
+
+@dataclass
+class LoadFailure:
+    index: int
+    reason: str
+
+
+@dataclass
+class Example:
+    index: int
+    waveform: torch.Tensor  # [N] float32, 16 kHz
+    tokens: torch.Tensor  # [L] int64
+
+
+class SpeechDataset(torch.utils.data.Dataset):
+    """Loads utterance audio and encodes its transcript. A file that cannot be read, or text
+    the tokenizer cannot encode, gives a `LoadFailure` (and a log warning) so that the batch
+    goes on without it."""
+
+    def __init__(self, utterances: Sequence[Utterance], tokenizer: CharTokenizer | None = None):
+        self.utterances = list(utterances)
+        self.tokenizer = tokenizer
+
+    def __len__(self) -> int:
+        return len(self.utterances)
+
+    def __getitem__(self, index: int) -> Example | LoadFailure:
+        utt = self.utterances[index]
+        try:
+            duration = utt.duration if utt.offset else None
+            wave = load_audio(utt.audio, offset=utt.offset, duration=duration)
+        except AudioError as err:
+            log.warning("skipping utterance %s: %s", utt.id, err)
+            return LoadFailure(index, str(err))
+        tokens: list[int] = []
+        if self.tokenizer is not None:
+            try:
+                tokens = self.tokenizer.encode(normalize_text(utt.text))
+            except ValueError as err:
+                log.warning("skipping utterance %s: %s", utt.id, err)
+                return LoadFailure(index, f"transcript: {err}")
+        return Example(index, wave, torch.tensor(tokens, dtype=torch.long))
+
+
+@dataclass
+class Batch:
+    indices: list[int]  # dataset indices of the rows
+    waveforms: torch.Tensor  # [B, N_max]
+    waveform_lengths: torch.Tensor  # [B]
+    tokens: torch.Tensor  # [B, L_max], padded with 0
+    token_lengths: torch.Tensor  # [B]
+    failures: list[LoadFailure]  # examples of this batch that could not be loaded
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def pin_memory(self) -> "Batch":
+        self.waveforms = self.waveforms.pin_memory()
+        return self
+
+
+def collate(examples: Sequence[Example | LoadFailure]) -> Batch:
+    """Pad waveforms and token sequences; failed examples are listed in `failures` (a batch
+    may end up with no rows at all)."""
+    failures = [e for e in examples if isinstance(e, LoadFailure)]
+    examples = [e for e in examples if isinstance(e, Example)]
+    wave_lengths = torch.tensor([e.waveform.numel() for e in examples], dtype=torch.long)
+    token_lengths = torch.tensor([e.tokens.numel() for e in examples], dtype=torch.long)
+    max_wave = int(wave_lengths.max()) if examples else 0
+    max_tokens = int(token_lengths.max()) if examples else 0
+    waves = torch.zeros(len(examples), max_wave)
+    tokens = torch.zeros(len(examples), max(max_tokens, 1), dtype=torch.long)
+    for row, e in enumerate(examples):
+        waves[row, : e.waveform.numel()] = e.waveform
+        tokens[row, : e.tokens.numel()] = e.tokens
+    return Batch([e.index for e in examples], waves, wave_lengths, tokens, token_lengths, failures)

@@ -1,0 +1,105 @@
+"""JSONL manifests: one utterance a line.
+
+    {"id": str, "audio": path, "duration": seconds, "text": str, "speaker": str, "offset"?: seconds}
+
+Audio paths relative to the manifest's folder are allowed; `read_manifest` resolves them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+from asr.atomic import atomic_open
+from asr.errors import ManifestError
+
+
+@dataclass
+class Utterance:
+    """One manifest record. `audio` is resolved to a usable path when read."""
+
+    id: str
+    audio: str
+    duration: float
+    text: str = ""
+    speaker: str = ""
+    offset: float = 0.0
+
+    def to_json(self) -> dict:
+        record = dataclasses.asdict(self)
+        if not self.offset:
+            del record["offset"]
+        return record
+
+
+_REQUIRED = {"id": str, "audio": str, "duration": (int, float)}
+_OPTIONAL = {"text": str, "speaker": str, "offset": (int, float)}
+
+
+def _parse_line(line: str, where: str, base: Path) -> Utterance:
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as err:
+        raise ManifestError(f"{where}: malformed JSON ({err.msg})") from None
+    if not isinstance(record, dict):
+        raise ManifestError(f"{where}: expected a JSON object, got {type(record).__name__}")
+    for key, kind in _REQUIRED.items():
+        if key not in record:
+            raise ManifestError(f"{where}: missing field {key!r}")
+    for key, kind in {**_REQUIRED, **_OPTIONAL}.items():
+        if key in record and (not isinstance(record[key], kind) or isinstance(record[key], bool)):
+            raise ManifestError(f"{where}: field {key!r} has the wrong type ({type(record[key]).__name__})")
+    if record["duration"] <= 0:
+        raise ManifestError(f"{where}: duration must be positive, got {record['duration']}")
+    audio = record["audio"]
+    if not os.path.isabs(audio):
+        audio = str(base / audio)
+    return Utterance(
+        id=record["id"], audio=audio, duration=float(record["duration"]),
+        text=record.get("text", ""), speaker=record.get("speaker", ""),
+        offset=float(record.get("offset", 0.0)),
+    )
+
+
+def read_manifest(path: str | os.PathLike, require_text: bool = False) -> list[Utterance]:
+    """Read and validate a manifest. Raises `ManifestError` naming the file and line on any
+    problem: missing file, no utterances, malformed JSON, missing or mistyped fields,
+    duplicate ids, and (with `require_text`) an empty transcript."""
+    path = Path(path)
+    if not path.is_file():
+        raise ManifestError(f"{path}: manifest not found")
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as err:
+        raise ManifestError(f"{path}: cannot read manifest ({err})") from None
+    base = path.resolve().parent
+    utterances: list[Utterance] = []
+    seen: dict[str, int] = {}
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        where = f"{path}:{number}"
+        utt = _parse_line(line, where, base)
+        if utt.id in seen:
+            raise ManifestError(f"{where}: duplicate id {utt.id!r} (first on line {seen[utt.id]})")
+        if require_text and not utt.text.strip():
+            raise ManifestError(f"{where}: utterance {utt.id!r} has an empty transcript")
+        seen[utt.id] = number
+        utterances.append(utt)
+    if not utterances:
+        raise ManifestError(f"{path}: manifest is empty (no utterances)")
+    return utterances
+
+
+def write_manifest(path: str | os.PathLike, utterances: Iterable[Utterance]) -> int:
+    """Write utterances as JSONL, atomically. Returns the number written."""
+    count = 0
+    with atomic_open(path, "w") as f:
+        for utt in utterances:
+            f.write(json.dumps(utt.to_json(), ensure_ascii=False) + "\n")
+            count += 1
+    return count

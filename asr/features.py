@@ -1,0 +1,218 @@
+"""Features: 80-dim log-mel frames (torch.stft, CPU or GPU), global CMVN and SpecAugment.
+
+Shapes: waveforms [B, N] with lengths [B] in samples -> features [B, T, n_mels] with
+lengths [B] in frames. Frames are taken without centering (Kaldi's snip-edges): frame t
+covers samples [t * hop, t * hop + win), so a frame depends only on the samples around it
+and the same frames come out whether audio arrives at once or in pieces.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Iterable
+
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from asr import SAMPLE_RATE
+
+
+def _hz_to_mel(freq: torch.Tensor) -> torch.Tensor:
+    """Slaney's mel scale: linear below 1 kHz, logarithmic above."""
+    f_sp, min_log_hz, min_log_mel = 200.0 / 3, 1000.0, 15.0
+    logstep = math.log(6.4) / 27.0
+    linear = freq / f_sp
+    log = min_log_mel + torch.log(torch.clamp(freq, min=min_log_hz) / min_log_hz) / logstep
+    return torch.where(freq >= min_log_hz, log, linear)
+
+
+def _mel_to_hz(mel: torch.Tensor) -> torch.Tensor:
+    f_sp, min_log_hz, min_log_mel = 200.0 / 3, 1000.0, 15.0
+    logstep = math.log(6.4) / 27.0
+    linear = mel * f_sp
+    log = min_log_hz * torch.exp(logstep * (mel - min_log_mel))
+    return torch.where(mel >= min_log_mel, log, linear)
+
+
+def mel_filterbank(
+    n_mels: int, n_fft: int, sample_rate: int, f_min: float = 0.0, f_max: float | None = None
+) -> torch.Tensor:
+    """Triangular mel filters with Slaney's area normalization, shape [n_mels, n_fft // 2 + 1]."""
+    f_max = sample_rate / 2 if f_max is None else f_max
+    fft_freqs = torch.linspace(0, sample_rate / 2, n_fft // 2 + 1, dtype=torch.float64)
+    mel_edges = torch.linspace(
+        _hz_to_mel(torch.tensor(f_min, dtype=torch.float64)).item(),
+        _hz_to_mel(torch.tensor(f_max, dtype=torch.float64)).item(),
+        n_mels + 2, dtype=torch.float64,
+    )
+    hz_edges = _mel_to_hz(mel_edges)
+    widths = hz_edges.diff()  # [n_mels + 1]
+    ramps = hz_edges[:, None] - fft_freqs[None, :]  # [n_mels + 2, n_freqs]
+    rising = -ramps[:-2] / widths[:-1, None]
+    falling = ramps[2:] / widths[1:, None]
+    filters = torch.clamp(torch.minimum(rising, falling), min=0.0)
+    filters *= (2.0 / (hz_edges[2:] - hz_edges[:-2]))[:, None]
+    return filters.float()
+
+
+def frame_count(num_samples: torch.Tensor | int, win_length: int = 400, hop_length: int = 160):
+    """Frames produced from `num_samples` samples; inputs shorter than a window give one frame
+    (they are zero-padded to a full window)."""
+    if isinstance(num_samples, torch.Tensor):
+        return torch.clamp(num_samples - win_length, min=0) // hop_length + 1
+    return max(num_samples - win_length, 0) // hop_length + 1
+
+
+class LogMel(nn.Module):
+    """Log mel power spectrogram: 25 ms Hann window, 10 ms hop, 80 bins by default.
+
+    forward(waveforms [B, N] float, lengths [B] samples) -> (features [B, T, n_mels], lengths [B]).
+    Frames past an utterance's length are zero. Runs in float32 even under autocast.
+    """
+
+    def __init__(
+        self,
+        sample_rate: int = SAMPLE_RATE,
+        n_mels: int = 80,
+        win_ms: float = 25.0,
+        hop_ms: float = 10.0,
+        f_min: float = 0.0,
+        f_max: float | None = None,
+        log_offset: float = 1e-6,
+    ):
+        super().__init__()
+        self.sample_rate = sample_rate
+        self.n_mels = n_mels
+        self.win_length = int(round(sample_rate * win_ms / 1000))
+        self.hop_length = int(round(sample_rate * hop_ms / 1000))
+        self.n_fft = self.win_length
+        self.log_offset = log_offset
+        self.register_buffer("window", torch.hann_window(self.win_length, periodic=True), persistent=False)
+        self.register_buffer(
+            "filters", mel_filterbank(n_mels, self.n_fft, sample_rate, f_min, f_max), persistent=False
+        )
+
+    def num_frames(self, num_samples: torch.Tensor | int):
+        return frame_count(num_samples, self.win_length, self.hop_length)
+
+    def forward(self, waveforms: torch.Tensor, lengths: torch.Tensor | None = None):
+        if waveforms.dim() == 1:
+            waveforms = waveforms.unsqueeze(0)
+        batch, num_samples = waveforms.shape
+        if lengths is None:
+            lengths = torch.full((batch,), num_samples, dtype=torch.long, device=waveforms.device)
+        with torch.autocast(device_type=waveforms.device.type, enabled=False):
+            waveforms = waveforms.float()
+            if num_samples < self.win_length:
+                waveforms = nn.functional.pad(waveforms, (0, self.win_length - num_samples))
+            spec = torch.stft(
+                waveforms, n_fft=self.n_fft, hop_length=self.hop_length, win_length=self.win_length,
+                window=self.window, center=False, return_complex=True,
+            )  # [B, n_freqs, T]
+            power = spec.real.square() + spec.imag.square()
+            mel = torch.matmul(self.filters, power)  # [B, n_mels, T]
+            feats = torch.log(mel + self.log_offset).transpose(1, 2)  # [B, T, n_mels]
+        frame_lengths = self.num_frames(lengths.to(feats.device))
+        mask = torch.arange(feats.shape[1], device=feats.device)[None, :] < frame_lengths[:, None]
+        return feats * mask[:, :, None], frame_lengths
+
+
+class GlobalCMVN(nn.Module):
+    """Per-dimension mean and variance normalization with statistics of the training data.
+
+    forward(features [B, T, D], lengths [B]) -> normalized features; frames past each
+    length are set to 0 so that batching never changes an utterance's result.
+    """
+
+    def __init__(self, mean: torch.Tensor, std: torch.Tensor):
+        super().__init__()
+        self.register_buffer("mean", mean.float().clone())
+        self.register_buffer("inv_std", 1.0 / torch.clamp(std.float(), min=1e-5))
+
+    @classmethod
+    def identity(cls, dim: int = 80) -> "GlobalCMVN":
+        return cls(torch.zeros(dim), torch.ones(dim))
+
+    def forward(self, feats: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        mask = torch.arange(feats.shape[1], device=feats.device)[None, :] < lengths[:, None]
+        return (feats - self.mean) * self.inv_std * mask[:, :, None]
+
+    def stats(self) -> dict:
+        return {"mean": self.mean.cpu(), "std": (1.0 / self.inv_std).cpu()}
+
+
+class CmvnAccumulator:
+    """Running per-dimension sums (float64) for computing CMVN statistics."""
+
+    def __init__(self, dim: int = 80):
+        self.count = 0
+        self.total = torch.zeros(dim, dtype=torch.float64)
+        self.total_sq = torch.zeros(dim, dtype=torch.float64)
+
+    def update(self, feats: torch.Tensor) -> None:
+        """Add frames [T, D]."""
+        feats = feats.detach().to("cpu", torch.float64)
+        self.count += feats.shape[0]
+        self.total += feats.sum(0)
+        self.total_sq += feats.square().sum(0)
+
+    def result(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mean [D], std [D]) of everything added."""
+        if self.count == 0:
+            raise ValueError("no frames to compute CMVN statistics from")
+        mean = self.total / self.count
+        var = torch.clamp(self.total_sq / self.count - mean.square(), min=1e-10)
+        return mean.float(), var.sqrt().float()
+
+
+def compute_cmvn(waveforms: Iterable[torch.Tensor], logmel: LogMel, total: int | None = None) -> GlobalCMVN:
+    """CMVN statistics over waveforms ([N] each, 16 kHz), with a progress bar."""
+    acc = CmvnAccumulator(logmel.n_mels)
+    for wave in tqdm(waveforms, total=total, desc="CMVN stats", unit="utt", leave=False):
+        feats, _ = logmel(wave.unsqueeze(0))
+        acc.update(feats[0])
+    return GlobalCMVN(*acc.result())
+
+
+class SpecAugment(nn.Module):
+    """Frequency and time masking (Park et al., 2019) on normalized features; training only.
+
+    forward(features [B, T, D], lengths [B]) -> masked features (masked values set to 0,
+    the mean after CMVN). Time-mask widths are capped by a fraction of each utterance's length
+    so that short utterances are not wiped out. Identity in eval mode.
+    """
+
+    def __init__(self, freq_masks: int = 2, freq_width: int = 27, time_masks: int = 2,
+                 time_width: int = 40, time_width_ratio: float = 0.05):
+        super().__init__()
+        self.freq_masks, self.freq_width = freq_masks, freq_width
+        self.time_masks, self.time_width, self.time_width_ratio = time_masks, time_width, time_width_ratio
+
+    @staticmethod
+    def _band_mask(size: int, extent: torch.Tensor, max_width: torch.Tensor, count: int) -> torch.Tensor:
+        """[B, size] bool: union of `count` random bands per row, each at most max_width [B] wide,
+        inside [0, extent [B])."""
+        device = extent.device
+        batch = extent.shape[0]
+        widths = (torch.rand(batch, count, device=device) * (max_width[:, None] + 1)).floor()
+        starts = (torch.rand(batch, count, device=device) * (extent[:, None] - widths + 1).clamp(min=1)).floor()
+        pos = torch.arange(size, device=device)[None, None, :]
+        band = (pos >= starts[:, :, None]) & (pos < (starts + widths)[:, :, None])
+        return band.any(dim=1)
+
+    def forward(self, feats: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        if not self.training:
+            return feats
+        batch, time, dim = feats.shape
+        keep = torch.ones(batch, time, dim, dtype=torch.bool, device=feats.device)
+        if self.freq_masks > 0 and self.freq_width > 0:
+            dims = torch.full((batch,), dim, device=feats.device, dtype=torch.float)
+            freq = self._band_mask(dim, dims, torch.full_like(dims, self.freq_width), self.freq_masks)
+            keep &= ~freq[:, None, :]
+        if self.time_masks > 0 and self.time_width > 0:
+            lens = lengths.to(feats.device).float()
+            max_width = torch.clamp(lens * self.time_width_ratio, max=self.time_width).floor()
+            timemask = self._band_mask(time, lens, max_width, self.time_masks)
+            keep &= ~timemask[:, :, None]
+        return feats * keep

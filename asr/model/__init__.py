@@ -1,0 +1,1 @@
+"""Models: the BiLSTM-CTC acoustic model (and, later, the LSTM language model)."""

@@ -1,0 +1,114 @@
+"""The model package: one file with everything needed to transcribe.
+
+A `torch.save`d dict holding a format tag and version, the acoustic model's shape and
+weights, the tokenizer, the feature settings and CMVN statistics, the resolved training
+config, decoding defaults and (later) a language model. Loading needs no other file.
+Loading uses `weights_only=True`, so a package from elsewhere cannot run code.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from asr.atomic import atomic_torch_save
+from asr.errors import ModelPackageError
+from asr.features import GlobalCMVN, LogMel
+from asr.model.acoustic import AcousticModel, AcousticModelConfig
+from asr.text import CharTokenizer
+
+PACKAGE_FORMAT = "asr-model-package"
+PACKAGE_VERSION = 1
+
+
+@dataclass
+class ModelPackage:
+    model_config: AcousticModelConfig
+    tokenizer: CharTokenizer
+    cmvn_mean: torch.Tensor  # [n_mels]
+    cmvn_std: torch.Tensor  # [n_mels]
+    state_dict: dict[str, torch.Tensor]
+    features: dict[str, Any] = field(default_factory=dict)  # LogMel keyword arguments
+    config: dict[str, Any] = field(default_factory=dict)  # resolved training config
+    decoding: dict[str, Any] = field(default_factory=dict)  # default decoding options
+    info: dict[str, Any] = field(default_factory=dict)  # provenance: steps, epochs, dev WER
+    lm: dict[str, Any] | None = None
+
+    def build_logmel(self) -> LogMel:
+        return LogMel(**self.features)
+
+    def build_cmvn(self) -> GlobalCMVN:
+        return GlobalCMVN(self.cmvn_mean, self.cmvn_std)
+
+    def build_model(self) -> AcousticModel:
+        model = AcousticModel(self.model_config)
+        model.load_state_dict(self.state_dict)
+        return model.eval()
+
+    def to_dict(self) -> dict:
+        return {
+            "format": PACKAGE_FORMAT,
+            "version": PACKAGE_VERSION,
+            "model_config": dataclasses.asdict(self.model_config),
+            "tokenizer": self.tokenizer.to_dict(),
+            "cmvn": {"mean": self.cmvn_mean.cpu(), "std": self.cmvn_std.cpu()},
+            "state_dict": {k: v.detach().cpu() for k, v in self.state_dict.items()},
+            "features": self.features,
+            "config": self.config,
+            "decoding": self.decoding,
+            "info": self.info,
+            "lm": self.lm,
+        }
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the package atomically."""
+        atomic_torch_save(self.to_dict(), path)
+
+    @classmethod
+    def from_dict(cls, data: Any, source: str = "model") -> "ModelPackage":
+        if not isinstance(data, dict) or data.get("format") != PACKAGE_FORMAT:
+            raise ModelPackageError(f"{source}: not an asr model package")
+        version = data.get("version")
+        if not isinstance(version, int) or version > PACKAGE_VERSION:
+            raise ModelPackageError(
+                f"{source}: model package version {version!r} is newer than this asr supports "
+                f"({PACKAGE_VERSION}); upgrade asr"
+            )
+        try:
+            package = cls(
+                model_config=AcousticModelConfig(**data["model_config"]),
+                tokenizer=CharTokenizer.from_dict(data["tokenizer"]),
+                cmvn_mean=data["cmvn"]["mean"],
+                cmvn_std=data["cmvn"]["std"],
+                state_dict=data["state_dict"],
+                features=data.get("features") or {},
+                config=data.get("config") or {},
+                decoding=data.get("decoding") or {},
+                info=data.get("info") or {},
+                lm=data.get("lm"),
+            )
+            AcousticModel(package.model_config).load_state_dict(package.state_dict)
+        except (KeyError, TypeError, ValueError, RuntimeError) as err:
+            raise ModelPackageError(f"{source}: damaged model package ({type(err).__name__}: {err})") from None
+        return package
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "ModelPackage":
+        """Read a package; any problem is a `ModelPackageError` naming the file."""
+        path = os.fspath(path)
+        if not os.path.exists(path):
+            raise ModelPackageError(f"{path}: model file not found")
+        if os.path.isdir(path):
+            path = os.path.join(path, "model.pt")
+            if not os.path.isfile(path):
+                raise ModelPackageError(f"{path}: model folder has no model.pt")
+        try:
+            data = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as err:  # unpickling errors come in many types
+            reason = str(err).splitlines()[0][:120] if str(err) else type(err).__name__
+            raise ModelPackageError(f"{path}: not an asr model package (cannot be read: {reason})") from None
+        return cls.from_dict(data, source=path)

@@ -1,0 +1,1 @@
+"""Training: acoustic model (CTC) now; the LM trainer shares the machinery in this package."""

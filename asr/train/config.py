@@ -1,0 +1,76 @@
+"""The acoustic-model training config. Every field here is a YAML key in conf/am/*.yaml and
+can be overridden on the command line as `section.key=value`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+
+@dataclass
+class ModelSection:
+    stack: int = 3  # frames stacked (and subsampling factor): 3 -> 30 ms per output frame
+    num_layers: int = 5  # bidirectional LSTM layers
+    hidden_size: int = 320  # LSTM units per direction
+    dropout: float = 0.2  # between LSTM layers and before the output layer
+
+
+@dataclass
+class FeaturesSection:
+    n_mels: int = 80
+    win_ms: float = 25.0
+    hop_ms: float = 10.0
+    cmvn_max_utterances: int = 2000  # CMVN statistics from at most this many training utterances
+
+
+@dataclass
+class SpecAugmentSection:
+    enabled: bool = True
+    freq_masks: int = 2
+    freq_width: int = 27  # max width of a frequency mask, in mel bins
+    time_masks: int = 2
+    time_width: int = 40  # max width of a time mask, in 10 ms frames
+    time_width_ratio: float = 0.05  # ... and at most this fraction of the utterance
+
+
+@dataclass
+class OptimSection:
+    lr: float = 1e-3  # peak learning rate (AdamW)
+    betas: tuple[float, float] = (0.9, 0.98)
+    weight_decay: float = 1e-2
+    warmup_steps: int = 500  # linear warm-up from 0 to `lr`
+    schedule: Literal["cosine", "constant", "inverse_sqrt"] = "cosine"  # decay after warm-up
+    final_lr_ratio: float = 0.02  # cosine decays to lr * final_lr_ratio at the last step
+    grad_clip: float = 5.0  # max global gradient norm
+
+
+@dataclass
+class DataSection:
+    max_frames: int = 40000  # padded 10 ms frames per batch (per GPU with DDP)
+    max_batch_size: int = 256
+    max_duration: float = 30.0  # longer training utterances are skipped (seconds)
+    num_workers: int = 2  # DataLoader worker processes for audio loading
+
+
+@dataclass
+class RunSection:
+    epochs: int = 30
+    seed: int = 1
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    amp: Literal["bf16", "fp16", "none"] = "bf16"  # autocast dtype on CUDA (ignored on CPU)
+    threads: int = 0  # torch CPU threads; 0 = torch's default
+    log_every: int = 50  # steps between loss lines in the log / tensorboard
+    checkpoint_every: int = 1000  # steps between mid-epoch checkpoints (0: epoch ends only)
+    average_last: int = 5  # epochs averaged for model_avg.pt
+    final_model: Literal["average", "best", "last"] = "average"  # which one becomes model.pt
+    max_nonfinite: int = 20  # consecutive non-finite losses/gradients before the run stops
+
+
+@dataclass
+class AcousticTrainConfig:
+    model: ModelSection = field(default_factory=ModelSection)
+    features: FeaturesSection = field(default_factory=FeaturesSection)
+    specaugment: SpecAugmentSection = field(default_factory=SpecAugmentSection)
+    optim: OptimSection = field(default_factory=OptimSection)
+    data: DataSection = field(default_factory=DataSection)
+    run: RunSection = field(default_factory=RunSection)
