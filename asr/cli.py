@@ -111,13 +111,38 @@ def _add_transcribe(sub) -> None:
     _add_decoding_options(p)
 
 
+def _add_download(sub) -> None:
+    p = sub.add_parser("download", help="download (and unpack) a corpus archive",
+                       description="Resumable download with MD5 check; mirrors are tried in turn. "
+                                   "Skips the work when the file (or the unpacked folder) is already there.")
+    p.add_argument("urls", nargs="+", metavar="URL", help="archive URL, then mirrors of it")
+    p.add_argument("--out", type=Path, required=True, help="file to write")
+    p.add_argument("--md5", help="expected MD5 of the file")
+    p.add_argument("--extract", type=Path, metavar="DIR", help="also unpack the archive into DIR")
+
+
+def _add_results(sub) -> None:
+    p = sub.add_parser("results", help="write a recipe's RESULTS.md",
+                       description="Write RESULTS.md from `asr score --json` summaries and the model package.")
+    p.add_argument("--out", required=True, help="RESULTS.md to write")
+    p.add_argument("--title", required=True, help="heading")
+    p.add_argument("--model", required=True, help="the model package that was scored")
+    p.add_argument("--score", action="append", required=True, metavar="NAME=JSON",
+                   help="a scored set: name and its `asr score --json` file (repeatable)")
+    p.add_argument("--decoding", default="greedy CTC", help="how the hypotheses were decoded")
+    p.add_argument("--timing", action="append", default=[], metavar="STAGE=SECONDS",
+                   help="wall time of a recipe stage (repeatable)")
+    p.add_argument("--command", dest="recipe_command", help="the command that produced the results")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="asr", description=DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"asr {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for add in (_add_prepare, _add_train, _add_decode, _add_score, _add_transcribe):
+    for add in (_add_download, _add_prepare, _add_train, _add_decode, _add_score, _add_transcribe,
+                _add_results):
         add(sub)
     return parser
 
@@ -220,7 +245,44 @@ def cmd_transcribe(args) -> int:
     return 1 if failures else 0
 
 
-COMMANDS = {"prepare": cmd_prepare, "train": cmd_train, "decode": cmd_decode, "score": cmd_score,
+def cmd_download(args) -> int:
+    from asr.data.download import download, extract
+
+    path = download(args.urls, args.out, md5=args.md5)
+    if args.extract:
+        extract(path, args.extract)
+        print(args.extract)
+    else:
+        print(path)
+    return 0
+
+
+def _pairs(items: list[str], option: str) -> dict[str, str]:
+    pairs = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name or not value:
+            raise AsrError(f"{option} {item!r}: expected NAME=VALUE")
+        pairs[name] = value
+    return pairs
+
+
+def cmd_results(args) -> int:
+    from asr.results import write_results
+
+    timings = {}
+    for name, value in _pairs(args.timing, "--timing").items():
+        try:
+            timings[name] = float(value)
+        except ValueError:
+            raise AsrError(f"--timing {name}={value}: seconds must be a number") from None
+    write_results(args.out, args.title, args.model, _pairs(args.score, "--score"), args.decoding,
+                  args.recipe_command, timings)
+    print(args.out)
+    return 0
+
+
+COMMANDS = {"download": cmd_download, "results": cmd_results, "prepare": cmd_prepare, "train": cmd_train, "decode": cmd_decode, "score": cmd_score,
             "transcribe": cmd_transcribe}
 
 
