@@ -52,7 +52,7 @@ def write_results(out: str | os.PathLike, title: str, model_path: str, scores: d
     rows = []
     for name, path in scores.items():
         s = _load_score(path)
-        w, c = s["words"], s["chars"]
+        w = s["words"]
         rows.append(f"| {name} | {s['num_utterances']} | **{s['wer']:.2f}** | {s['cer']:.2f} | "
                     f"{w['substitutions']} / {w['deletions']} / {w['insertions']} | {w['ref_len']} |")
     params = sum(v.numel() for v in package.state_dict.values())

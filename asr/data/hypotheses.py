@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Iterable
 
 from asr.atomic import atomic_open
-from asr.data.manifest import read_manifest
+from asr.data.manifest import parse_json_record, read_jsonl_lines, read_manifest
 from asr.errors import ManifestError
 
 # Type checks for the optional fields; their contents are the decoder's business, but a
@@ -23,33 +23,10 @@ _OPTIONAL = {"score": (int, float), "nbest": list, "words": list}
 
 
 def _parse_record(line: str, where: str) -> dict:
-    try:
-        record = json.loads(line)
-    except json.JSONDecodeError as err:
-        raise ManifestError(f"{where}: malformed JSON ({err.msg})") from None
-    if not isinstance(record, dict):
-        raise ManifestError(f"{where}: expected a JSON object, got {type(record).__name__}")
-    for key in ("id", "text"):
-        if key not in record:
-            raise ManifestError(f"{where}: missing field {key!r}")
-        if not isinstance(record[key], str):
-            raise ManifestError(f"{where}: field {key!r} must be a string, got {type(record[key]).__name__}")
+    record = parse_json_record(line, where, {"id": str, "text": str}, _OPTIONAL)
     if not record["id"]:
         raise ManifestError(f"{where}: empty id")
-    for key, kind in _OPTIONAL.items():
-        # bool is an int subclass; a boolean score is certainly a mistake
-        if key in record and (not isinstance(record[key], kind) or isinstance(record[key], bool)):
-            raise ManifestError(f"{where}: field {key!r} has the wrong type ({type(record[key]).__name__})")
     return record
-
-
-def _read_lines(path: Path, what: str) -> list[str]:
-    if not path.is_file():
-        raise ManifestError(f"{path}: {what} file not found")
-    try:
-        return path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as err:
-        raise ManifestError(f"{path}: cannot read {what} file ({err})") from None
 
 
 def read_hypotheses(path: str | os.PathLike) -> dict[str, dict]:
@@ -63,7 +40,7 @@ def read_hypotheses(path: str | os.PathLike) -> dict[str, dict]:
     path = Path(path)
     records: dict[str, dict] = {}
     first_line: dict[str, int] = {}
-    for number, line in enumerate(_read_lines(path, "hypotheses"), start=1):
+    for number, line in enumerate(read_jsonl_lines(path, "hypotheses file"), start=1):
         if not line.strip():
             continue
         where = f"{path}:{number}"
@@ -102,7 +79,7 @@ def write_hypotheses(path: str | os.PathLike, records: Iterable[dict]) -> int:
 def _looks_like_manifest(path: Path) -> bool:
     """True when the first record has an "audio" field. Anything unparsable is left to
     `read_hypotheses`, which reports it with a line number."""
-    for line in _read_lines(path, "reference"):
+    for line in read_jsonl_lines(path, "reference file"):
         if line.strip():
             try:
                 record = json.loads(line)

@@ -40,19 +40,40 @@ _REQUIRED = {"id": str, "audio": str, "duration": (int, float)}
 _OPTIONAL = {"text": str, "speaker": str, "offset": (int, float)}
 
 
-def _parse_line(line: str, where: str, base: Path) -> Utterance:
+def parse_json_record(line: str, where: str, required: dict, optional: dict) -> dict:
+    """Parse one JSONL line into a dict with the `required` fields and type-checked fields.
+
+    `required`/`optional` map field names to accepted types. Raises `ManifestError` naming
+    `where` (file:line) on malformed JSON, a non-object, a missing field or a wrong type.
+    """
     try:
         record = json.loads(line)
     except json.JSONDecodeError as err:
         raise ManifestError(f"{where}: malformed JSON ({err.msg})") from None
     if not isinstance(record, dict):
         raise ManifestError(f"{where}: expected a JSON object, got {type(record).__name__}")
-    for key, kind in _REQUIRED.items():
+    for key in required:
         if key not in record:
             raise ManifestError(f"{where}: missing field {key!r}")
-    for key, kind in {**_REQUIRED, **_OPTIONAL}.items():
+    for key, kind in {**required, **optional}.items():
+        # bool is an int subclass; a boolean duration or score is certainly a mistake
         if key in record and (not isinstance(record[key], kind) or isinstance(record[key], bool)):
             raise ManifestError(f"{where}: field {key!r} has the wrong type ({type(record[key]).__name__})")
+    return record
+
+
+def read_jsonl_lines(path: Path, what: str) -> list[str]:
+    """The lines of a JSONL file; `ManifestError` when it is missing or unreadable."""
+    if not path.is_file():
+        raise ManifestError(f"{path}: {what} not found")
+    try:
+        return path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as err:
+        raise ManifestError(f"{path}: cannot read {what} ({err})") from None
+
+
+def _parse_line(line: str, where: str, base: Path) -> Utterance:
+    record = parse_json_record(line, where, _REQUIRED, _OPTIONAL)
     if record["duration"] <= 0:
         raise ManifestError(f"{where}: duration must be positive, got {record['duration']}")
     audio = record["audio"]
@@ -70,12 +91,7 @@ def read_manifest(path: str | os.PathLike, require_text: bool = False) -> list[U
     problem: missing file, no utterances, malformed JSON, missing or mistyped fields,
     duplicate ids, and (with `require_text`) an empty transcript."""
     path = Path(path)
-    if not path.is_file():
-        raise ManifestError(f"{path}: manifest not found")
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as err:
-        raise ManifestError(f"{path}: cannot read manifest ({err})") from None
+    lines = read_jsonl_lines(path, "manifest")
     base = path.resolve().parent
     utterances: list[Utterance] = []
     seen: dict[str, int] = {}

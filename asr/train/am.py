@@ -295,7 +295,8 @@ class AcousticTrainer:
                 self._save()
         bar.close()
         self.train_seconds += time.monotonic() - started
-        return self.epoch_loss[0] / max(self.epoch_loss[1], 1)
+        total, count = self.dist.sum([self.epoch_loss[0], float(self.epoch_loss[1])])
+        return total / max(count, 1)
 
     @torch.no_grad()
     def evaluate(self, utterances: list[Utterance]) -> tuple[float, float]:

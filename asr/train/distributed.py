@@ -38,6 +38,15 @@ class DistributedContext:
         if self.enabled:
             dist.barrier()
 
+    def sum(self, values: list[float]) -> list[float]:
+        """Element-wise sum of `values` over all ranks (the values themselves without DDP)."""
+        if not self.enabled:
+            return values
+        tensor = torch.tensor(values, dtype=torch.float64,
+                              device="cuda" if dist.get_backend() == "nccl" else "cpu")
+        dist.all_reduce(tensor)
+        return tensor.tolist()
+
     def close(self) -> None:
         if self.enabled and dist.is_initialized():
             dist.destroy_process_group()

@@ -27,7 +27,8 @@ def setup_training_logs(exp_dir: Path, enabled: bool = True) -> None:
         if getattr(handler, "_asr_training", False):
             log.removeHandler(handler)
             handler.close()
-    if not enabled:
+    if not enabled:  # other DDP ranks: warnings only, so lines are not printed once per rank
+        log.setLevel(logging.WARNING)
         return
     file_handler = logging.FileHandler(exp_dir / "train.log", encoding="utf-8")
     file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
