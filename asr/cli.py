@@ -66,7 +66,33 @@ def _add_train(sub) -> None:
     p.add_argument("--dev", help="dev manifest: loss and greedy WER after every epoch")
     p.add_argument("--exp", required=True, help="experiment folder")
     p.add_argument("--resume", action="store_true", help="continue the run in EXP from its last checkpoint")
+    p.add_argument("--tokenizer", help="tokenizer file from `asr tokenizer` (default: characters)")
+    p.add_argument("--cmvn", help="CMVN statistics from `asr cmvn` (default: computed from --train)")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides")
+
+
+def _add_cmvn(sub) -> None:
+    p = sub.add_parser("cmvn", help="global CMVN statistics of a training set",
+                       description="Mean and standard deviation of the log-mel features over (a random "
+                                   "subset of) a manifest, for `asr train --cmvn`.")
+    p.add_argument("--manifest", required=True, help="training manifest")
+    p.add_argument("--out", required=True, help="statistics file to write (e.g. data/cmvn.pt)")
+    p.add_argument("--max-utterances", type=int, default=2000, help="random subset size (default: 2000)")
+    p.add_argument("--num-workers", type=int, default=2, help="audio loading processes (default: 2)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random subset (default: 0)")
+
+
+def _add_tokenizer(sub) -> None:
+    p = sub.add_parser("tokenizer", help="make the token set: characters or sentencepiece subwords",
+                       description="Write a tokenizer file for `asr train --tokenizer`: characters "
+                                   "(blank, space, apostrophe, A-Z) or sentencepiece BPE/unigram units "
+                                   "trained on the transcripts (plus optional extra text).")
+    p.add_argument("--manifest", required=True, help="training manifest (its transcripts)")
+    p.add_argument("--text", action="append", default=[],
+                   help="extra normalized text, one sentence a line (.txt or .txt.gz; repeatable)")
+    p.add_argument("--units", choices=["char", "bpe", "unigram"], default="char", help="token type")
+    p.add_argument("--vocab-size", type=int, default=500, help="sentencepiece vocabulary (default: 500)")
+    p.add_argument("--out", required=True, help="tokenizer file to write (JSON)")
 
 
 def _add_decoding_options(p) -> None:
@@ -141,7 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"asr {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for add in (_add_download, _add_prepare, _add_train, _add_decode, _add_score, _add_transcribe,
+    for add in (_add_download, _add_prepare, _add_cmvn, _add_tokenizer, _add_train, _add_decode, _add_score, _add_transcribe,
                 _add_results):
         add(sub)
     return parser
@@ -170,9 +196,56 @@ def cmd_train(args) -> int:
     from asr.train.config import AcousticTrainConfig
 
     config = load_config(AcousticTrainConfig, args.config, args.overrides)
-    model = train_acoustic_model(config, args.train, args.dev, args.exp, resume=args.resume)
+    model = train_acoustic_model(config, args.train, args.dev, args.exp, resume=args.resume,
+                                 tokenizer=args.tokenizer, cmvn=args.cmvn)
     if model is not None:
         print(model)
+    return 0
+
+
+def cmd_cmvn(args) -> int:
+    from asr.data.manifest import read_manifest
+    from asr.features import LogMel, save_cmvn_stats
+    from asr.train.cmvn import cmvn_from_utterances
+
+    utterances = read_manifest(args.manifest)
+    mean, std = cmvn_from_utterances(utterances, LogMel(), args.max_utterances, args.seed, args.num_workers)
+    save_cmvn_stats(mean, std, args.out)
+    print(args.out)
+    return 0
+
+
+def _read_text_lines(path: str):
+    import gzip
+
+    opener = gzip.open if path.endswith(".gz") else open
+    try:
+        with opener(path, "rt", encoding="utf-8") as f:
+            for line in f:
+                if line.strip():
+                    yield line.strip()
+    except (OSError, UnicodeDecodeError) as err:
+        raise AsrError(f"{path}: cannot read text ({err})") from None
+
+
+def cmd_tokenizer(args) -> int:
+    import itertools
+
+    from asr.data.manifest import read_manifest
+    from asr.text import CharTokenizer, SentencePieceTokenizer, normalize_text, save_tokenizer
+
+    texts = [normalize_text(u.text) for u in read_manifest(args.manifest, require_text=True)]
+    if args.units == "char":
+        tokenizer = CharTokenizer()
+        unknown = set().union(*(tokenizer.unknown_symbols(t) for t in texts))
+        if unknown:
+            raise AsrError(f"{args.manifest}: characters outside the token set: {''.join(sorted(unknown))}")
+    else:
+        extra = itertools.chain.from_iterable(_read_text_lines(p) for p in args.text)
+        tokenizer = SentencePieceTokenizer.train(itertools.chain(texts, (normalize_text(t) for t in extra)),
+                                                 args.vocab_size, model_type=args.units)
+    save_tokenizer(tokenizer, args.out)
+    print(f"{args.out}: {args.units}, {tokenizer.vocab_size} tokens including the blank")
     return 0
 
 
@@ -282,7 +355,7 @@ def cmd_results(args) -> int:
     return 0
 
 
-COMMANDS = {"download": cmd_download, "results": cmd_results, "prepare": cmd_prepare, "train": cmd_train, "decode": cmd_decode, "score": cmd_score,
+COMMANDS = {"cmvn": cmd_cmvn, "tokenizer": cmd_tokenizer, "download": cmd_download, "results": cmd_results, "prepare": cmd_prepare, "train": cmd_train, "decode": cmd_decode, "score": cmd_score,
             "transcribe": cmd_transcribe}
 
 

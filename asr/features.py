@@ -9,13 +9,13 @@ and the same frames come out whether audio arrives at once or in pieces.
 from __future__ import annotations
 
 import math
-from typing import Iterable
+import os
 
 import torch
 from torch import nn
-from tqdm import tqdm
-
 from asr import SAMPLE_RATE
+from asr.atomic import atomic_torch_save
+from asr.errors import AsrError
 
 
 def _hz_to_mel(freq: torch.Tensor) -> torch.Tensor:
@@ -166,13 +166,22 @@ class CmvnAccumulator:
         return mean.float(), var.sqrt().float()
 
 
-def compute_cmvn(waveforms: Iterable[torch.Tensor], logmel: LogMel, total: int | None = None) -> GlobalCMVN:
-    """CMVN statistics over waveforms ([N] each, 16 kHz), with a progress bar."""
-    acc = CmvnAccumulator(logmel.n_mels)
-    for wave in tqdm(waveforms, total=total, desc="CMVN stats", unit="utt", leave=False):
-        feats, _ = logmel(wave.unsqueeze(0))
-        acc.update(feats[0])
-    return GlobalCMVN(*acc.result())
+def save_cmvn_stats(mean: torch.Tensor, std: torch.Tensor, path: str | os.PathLike) -> None:
+    """Write CMVN statistics ({"mean": [D], "std": [D]}) atomically."""
+    atomic_torch_save({"mean": mean.cpu().float(), "std": std.cpu().float()}, path)
+
+
+def load_cmvn_stats(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """Read statistics written by `save_cmvn_stats` (`asr cmvn`)."""
+    try:
+        stats = torch.load(path, map_location="cpu", weights_only=True)
+        if not (isinstance(stats, dict) and stats["mean"].shape == stats["std"].shape):
+            raise ValueError("missing mean/std")
+    except FileNotFoundError:
+        raise AsrError(f"{path}: CMVN statistics file not found") from None
+    except Exception as err:
+        raise AsrError(f"{path}: not a CMVN statistics file ({err})") from None
+    return stats
 
 
 class SpecAugment(nn.Module):

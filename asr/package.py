@@ -19,7 +19,7 @@ from asr.atomic import atomic_torch_save
 from asr.errors import ModelPackageError
 from asr.features import GlobalCMVN, LogMel
 from asr.model.acoustic import AcousticModel, AcousticModelConfig
-from asr.text import CharTokenizer
+from asr.text import Tokenizer, tokenizer_from_dict
 
 PACKAGE_FORMAT = "asr-model-package"
 PACKAGE_VERSION = 1
@@ -28,7 +28,7 @@ PACKAGE_VERSION = 1
 @dataclass
 class ModelPackage:
     model_config: AcousticModelConfig
-    tokenizer: CharTokenizer
+    tokenizer: Tokenizer
     cmvn_mean: torch.Tensor  # [n_mels]
     cmvn_std: torch.Tensor  # [n_mels]
     state_dict: dict[str, torch.Tensor]
@@ -81,7 +81,7 @@ class ModelPackage:
         try:
             package = cls(
                 model_config=AcousticModelConfig(**data["model_config"]),
-                tokenizer=CharTokenizer.from_dict(data["tokenizer"]),
+                tokenizer=tokenizer_from_dict(data["tokenizer"]),
                 cmvn_mean=data["cmvn"]["mean"],
                 cmvn_std=data["cmvn"]["std"],
                 state_dict=data["state_dict"],

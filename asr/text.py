@@ -1,4 +1,4 @@
-"""Text normalization (LibriSpeech style) and the character tokenizer.
+"""Text normalization (LibriSpeech style) and the tokenizers (characters, sentencepiece).
 
 Normalized text is upper case A-Z, apostrophes and single spaces, with digits spelled out,
 like LibriSpeech's transcripts and its LM corpus.
@@ -6,9 +6,16 @@ like LibriSpeech's transcripts and its LM corpus.
 
 from __future__ import annotations
 
+import base64
+import io
+import json
+import os
 import re
 import unicodedata
-from typing import Iterable, Sequence
+from typing import Iterable, Sequence, Union
+
+from asr.atomic import atomic_open
+from asr.errors import AsrError
 
 _ONES = ("ZERO ONE TWO THREE FOUR FIVE SIX SEVEN EIGHT NINE TEN ELEVEN TWELVE THIRTEEN "
          "FOURTEEN FIFTEEN SIXTEEN SEVENTEEN EIGHTEEN NINETEEN").split()
@@ -126,3 +133,93 @@ class CharTokenizer:
         if d.get("type") != "char":
             raise ValueError(f"unsupported tokenizer type {d.get('type')!r}")
         return cls(d["symbols"])
+
+
+class SentencePieceTokenizer:
+    """Sentencepiece subwords (BPE or unigram) as CTC tokens, with the same interface as
+    `CharTokenizer`: id 0 is the blank and sentencepiece's id i becomes i + 1.
+
+    Trained on normalized text with full character coverage and no BOS/EOS, so encoding
+    normalized text never needs the unknown piece; `encode` refuses text that does.
+    """
+
+    BLANK = 0
+
+    def __init__(self, model_proto: bytes):
+        import sentencepiece
+
+        self.model_proto = bytes(model_proto)
+        self._sp = sentencepiece.SentencePieceProcessor(model_proto=self.model_proto)
+        self.symbols: list[str] = [self._sp.id_to_piece(i) for i in range(self._sp.get_piece_size())]
+
+    @property
+    def vocab_size(self) -> int:
+        return self._sp.get_piece_size() + 1
+
+    def unknown_symbols(self, text: str) -> set[str]:
+        pieces = self._sp.encode(text, out_type=str)
+        return {p for p, i in zip(pieces, self._sp.encode(text)) if self._sp.is_unknown(i)}
+
+    def encode(self, text: str) -> list[int]:
+        ids = self._sp.encode(text)
+        if any(self._sp.is_unknown(i) for i in ids):
+            raise ValueError(f"text {text[:40]!r} has characters the sentencepiece model does not know")
+        return [i + 1 for i in ids]
+
+    def decode(self, ids: Iterable[int]) -> str:
+        return self._sp.decode([i - 1 for i in ids if i != self.BLANK])
+
+    def to_dict(self) -> dict:
+        return {"type": "sentencepiece", "model": base64.b64encode(self.model_proto).decode("ascii")}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "SentencePieceTokenizer":
+        if d.get("type") != "sentencepiece":
+            raise ValueError(f"unsupported tokenizer type {d.get('type')!r}")
+        return cls(base64.b64decode(d["model"]))
+
+    @classmethod
+    def train(cls, texts: Iterable[str], vocab_size: int, model_type: str = "bpe",
+              max_sentences: int = 2_000_000) -> "SentencePieceTokenizer":
+        """Train on normalized sentences (one string each)."""
+        import sentencepiece
+
+        model = io.BytesIO()
+        try:
+            sentencepiece.SentencePieceTrainer.train(
+                sentence_iterator=iter(texts), model_writer=model, vocab_size=vocab_size,
+                model_type=model_type, character_coverage=1.0, bos_id=-1, eos_id=-1, unk_id=0,
+                input_sentence_size=max_sentences, shuffle_input_sentence=True, minloglevel=2)
+        except RuntimeError as err:  # e.g. a vocabulary larger than the text allows
+            raise AsrError(f"sentencepiece training failed: {str(err).splitlines()[0]}") from None
+        return cls(model.getvalue())
+
+
+Tokenizer = Union[CharTokenizer, SentencePieceTokenizer]
+_TOKENIZERS = {"char": CharTokenizer, "sentencepiece": SentencePieceTokenizer}
+
+
+def tokenizer_from_dict(d: dict) -> Tokenizer:
+    """The tokenizer a `to_dict()` came from."""
+    kind = d.get("type") if isinstance(d, dict) else None
+    if kind not in _TOKENIZERS:
+        raise ValueError(f"unknown tokenizer type {kind!r}")
+    return _TOKENIZERS[kind].from_dict(d)
+
+
+def save_tokenizer(tokenizer: Tokenizer, path: str | os.PathLike) -> None:
+    """Write a tokenizer as JSON, atomically."""
+    with atomic_open(path) as f:
+        json.dump(tokenizer.to_dict(), f, ensure_ascii=False)
+        f.write("\n")
+
+
+def load_tokenizer(path: str | os.PathLike) -> Tokenizer:
+    """Read a tokenizer written by `save_tokenizer` (`asr tokenizer`)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return tokenizer_from_dict(json.load(f))
+    except FileNotFoundError:
+        raise AsrError(f"{path}: tokenizer file not found") from None
+    except (OSError, ValueError, KeyError, RuntimeError) as err:
+        raise AsrError(f"{path}: not a tokenizer file ({err})") from None

@@ -3,17 +3,27 @@
 from __future__ import annotations
 
 import logging
+import random
 from dataclasses import dataclass
 from typing import Sequence
 
+import numpy as np
 import torch
 
-from asr.audio import load_audio
+from asr import SAMPLE_RATE
+from asr.audio import load_audio, resample
 from asr.data.manifest import Utterance
 from asr.errors import AudioError
-from asr.text import CharTokenizer, normalize_text
+from asr.text import Tokenizer, normalize_text
 
 log = logging.getLogger("asr.data")
+
+
+def speed_perturb(wave: torch.Tensor, factor: float, sample_rate: int = SAMPLE_RATE) -> torch.Tensor:
+    """Play `wave` `factor` times faster (tempo and pitch, like `sox speed`): resample it
+    as if it had been recorded at sample_rate * factor. [N] -> [about N / factor]."""
+    faster = resample(wave.numpy(), int(round(sample_rate * factor)), sample_rate)
+    return torch.from_numpy(np.ascontiguousarray(faster))
 
 
 @dataclass
@@ -34,9 +44,19 @@ class SpeechDataset(torch.utils.data.Dataset):
     the tokenizer cannot encode, gives a `LoadFailure` (and a log warning) so that the batch
     goes on without it."""
 
-    def __init__(self, utterances: Sequence[Utterance], tokenizer: CharTokenizer | None = None):
+    def __init__(self, utterances: Sequence[Utterance], tokenizer: Tokenizer | None = None,
+                 speed_factors: Sequence[float] = (), seed: int = 0, epoch: int = 0):
         self.utterances = list(utterances)
         self.tokenizer = tokenizer
+        self.speed_factors = tuple(speed_factors)
+        self.seed, self.epoch = seed, epoch
+
+    def _speed(self, index: int) -> float:
+        """The speed factor of utterance `index` in this epoch: random, but a function of
+        (seed, epoch, index) alone, so worker processes and resumed runs agree."""
+        if not self.speed_factors:
+            return 1.0
+        return random.Random(f"{self.seed}-{self.epoch}-{index}").choice(self.speed_factors)
 
     def __len__(self) -> int:
         return len(self.utterances)
@@ -46,6 +66,9 @@ class SpeechDataset(torch.utils.data.Dataset):
         try:
             duration = utt.duration if utt.offset else None
             wave = load_audio(utt.audio, offset=utt.offset, duration=duration)
+            speed = self._speed(index)
+            if speed != 1.0:
+                wave = speed_perturb(wave, speed)
         except AudioError as err:
             log.warning("skipping utterance %s: %s", utt.id, err)
             return LoadFailure(index, str(err))

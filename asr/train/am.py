@@ -27,11 +27,12 @@ from asr.data.manifest import Utterance, read_manifest
 from asr.data.sampler import DurationBucketSampler
 from asr.decode.greedy import ctc_greedy_search
 from asr.errors import AsrError
-from asr.features import CmvnAccumulator, GlobalCMVN, LogMel, SpecAugment
+from asr.features import GlobalCMVN, LogMel, SpecAugment, load_cmvn_stats, save_cmvn_stats
+from asr.train.cmvn import cmvn_from_utterances
 from asr.model.acoustic import AcousticModel, AcousticModelConfig
 from asr.package import ModelPackage
 from asr.score import score_texts
-from asr.text import CharTokenizer, normalize_text
+from asr.text import CharTokenizer, load_tokenizer, normalize_text
 from asr.train.checkpoint import (average_state_dicts, load_checkpoint, rng_state, save_checkpoint,
                                   set_rng_state)
 from asr.train.config import AcousticTrainConfig
@@ -65,7 +66,7 @@ class AcousticTrainer:
     """Trains a BiLSTM-CTC model in exp_dir and writes exp_dir/model.pt."""
 
     def __init__(self, config: AcousticTrainConfig, train_manifest: str, dev_manifest: str | None,
-                 exp_dir: str, resume: bool = False):
+                 exp_dir: str, resume: bool = False, tokenizer: str | None = None, cmvn: str | None = None):
         self.config = config
         self.exp_dir = Path(exp_dir)
         self.ckpt_dir = self.exp_dir / "checkpoints"
@@ -92,7 +93,8 @@ class AcousticTrainer:
         if resume and not self.resume:
             log.info("no checkpoint in %s yet: starting a new run", self.exp_dir)
 
-        self.tokenizer = CharTokenizer()
+        self.tokenizer = load_tokenizer(tokenizer) if tokenizer else CharTokenizer()
+        self.cmvn_source = cmvn
         self.train_utts = self._read(train_manifest, "train")
         self.dev_utts = self._read(dev_manifest, "dev") if dev_manifest else []
         if self.dist.is_main:
@@ -157,24 +159,18 @@ class AcousticTrainer:
     def _cmvn(self) -> GlobalCMVN:
         """CMVN statistics from (a random subset of) the training set, cached in the exp folder."""
         path = self.exp_dir / "cmvn.pt"
+        if self.dist.is_main and not path.exists() and self.cmvn_source:
+            stats = load_cmvn_stats(self.cmvn_source)
+            save_cmvn_stats(stats["mean"], stats["std"], path)
         if self.dist.is_main and not path.exists():
-            limit = self.config.features.cmvn_max_utterances
-            rng = random.Random(self.config.run.seed)
-            utts = rng.sample(self.train_utts, min(limit, len(self.train_utts)))
-            dataset = SpeechDataset(utts)
-            loader = torch.utils.data.DataLoader(dataset, batch_size=1, collate_fn=collate,
-                                                 num_workers=self.config.data.num_workers)
-            acc = CmvnAccumulator(self.config.features.n_mels)
-            for batch in tqdm(loader, desc="CMVN statistics", unit="utt", leave=False):
-                if len(batch):
-                    feats, _ = self.logmel(batch.waveforms.to(self.device))
-                    acc.update(feats[0])
-            mean, std = acc.result()
-            with atomic_open(path, "wb") as f:
-                torch.save({"mean": mean, "std": std}, f)
-            log.info("CMVN statistics from %d utterances -> %s", len(utts), path)
+            mean, std = cmvn_from_utterances(
+                self.train_utts, self.logmel, self.config.features.cmvn_max_utterances, self.config.run.seed,
+                self.config.data.num_workers, self.device)
+            save_cmvn_stats(mean, std, path)
+            log.info("CMVN statistics from %d utterances -> %s",
+                     min(len(self.train_utts), self.config.features.cmvn_max_utterances), path)
         self.dist.barrier()
-        stats = torch.load(path, map_location="cpu", weights_only=True)
+        stats = load_cmvn_stats(path)
         return GlobalCMVN(stats["mean"], stats["std"])
 
     # ------------------------------------------------------------------ checkpoints
@@ -268,7 +264,9 @@ class AcousticTrainer:
         self.sampler.set_epoch(self.epoch, self.batches_done)
         batches = list(self.sampler)
         epoch_total = self.batches_done + len(batches)  # bucketing varies a little per epoch
-        loader = _loader(SpeechDataset(self.train_utts, self.tokenizer), batches,
+        dataset = SpeechDataset(self.train_utts, self.tokenizer, self.config.data.speed_perturb,
+                                seed=self.config.run.seed, epoch=self.epoch)
+        loader = _loader(dataset, batches,
                          self.config.data.num_workers, self.device.type == "cuda")
         losses: list[float] = []  # this session's, for the progress bar
         bar = tqdm(loader, total=epoch_total, initial=self.batches_done, unit="batch",
@@ -413,5 +411,6 @@ class AcousticTrainer:
 
 
 def train_acoustic_model(config: AcousticTrainConfig, train: str, dev: str | None, exp: str,
-                         resume: bool = False) -> Path | None:
-    return AcousticTrainer(config, train, dev, exp, resume).train()
+                         resume: bool = False, tokenizer: str | None = None,
+                         cmvn: str | None = None) -> Path | None:
+    return AcousticTrainer(config, train, dev, exp, resume, tokenizer, cmvn).train()

@@ -50,6 +50,7 @@ class DataSection:
     max_batch_size: int = 256
     max_duration: float = 30.0  # longer training utterances are skipped (seconds)
     num_workers: int = 2  # DataLoader worker processes for audio loading
+    speed_perturb: list[float] = field(default_factory=list)  # e.g. [0.9, 1.0, 1.1]: one drawn per utterance and epoch
 
 
 @dataclass
