@@ -14,7 +14,7 @@ import torch
 
 from asr.data.dataset import Example, SpeechDataset, collate
 from asr.data.manifest import Utterance
-from asr.data.sampler import make_batches
+from asr.data.sampler import FRAMES_PER_SECOND, make_batches
 from asr.decode import DECODERS, ctc_greedy_search
 from asr.errors import AsrError, AudioError
 from asr.package import ModelPackage
@@ -79,7 +79,7 @@ class Recognizer:
         batch order). Unreadable audio gives a Result with `error` set and decoding goes on."""
         from tqdm import tqdm
 
-        batches = make_batches([u.duration for u in utterances], max_frames, 256, seed=None)
+        batches = make_batches([u.duration * FRAMES_PER_SECOND for u in utterances], max_frames, 256, seed=None)
         dataset = SpeechDataset(utterances)
         loader = torch.utils.data.DataLoader(
             dataset, batch_sampler=batches, collate_fn=collate, num_workers=num_workers,

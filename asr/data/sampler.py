@@ -1,4 +1,8 @@
-"""Duration-bucketed batches under a max-frames budget, resumable mid-epoch, shardable for DDP."""
+"""Length-bucketed batches under a padded-size budget, resumable mid-epoch, shardable for DDP.
+
+Sizes are in the budget's unit: 10 ms feature frames for audio (seconds x FRAMES_PER_SECOND),
+tokens for language-model text.
+"""
 
 from __future__ import annotations
 
@@ -8,31 +12,30 @@ from typing import Iterator, Sequence
 FRAMES_PER_SECOND = 100  # 10 ms feature hop
 
 
-def make_batches(durations: Sequence[float], max_frames: int, max_batch_size: int,
+def make_batches(sizes: Sequence[float], max_total: float, max_batch_size: int,
                  seed: int | None, sort_noise: float = 0.1) -> list[list[int]]:
-    """Group utterance indices into batches of similar duration.
+    """Group item indices into batches of similar size.
 
-    Utterances are sorted by duration times a random factor in [1 - noise, 1 + noise]
-    (fresh per `seed`; no noise and no shuffling when `seed` is None), cut into batches whose
-    padded size (batch size x longest utterance, in 10 ms frames) stays within `max_frames`,
-    and the batch order is shuffled. An utterance longer than the whole budget gets a batch
-    of its own.
+    Items are sorted by size times a random factor in [1 - noise, 1 + noise] (fresh per
+    `seed`; no noise and no shuffling when `seed` is None), cut into batches whose padded
+    size (batch size x largest item) stays within `max_total`, and the batch order is
+    shuffled. An item larger than the whole budget gets a batch of its own.
     """
     rng = random.Random(seed)
     if seed is None:
-        order = sorted(range(len(durations)), key=lambda i: durations[i])
+        order = sorted(range(len(sizes)), key=lambda i: sizes[i])
     else:
-        keys = [d * (1 + rng.uniform(-sort_noise, sort_noise)) for d in durations]
-        order = sorted(range(len(durations)), key=lambda i: keys[i])
+        keys = [d * (1 + rng.uniform(-sort_noise, sort_noise)) for d in sizes]
+        order = sorted(range(len(sizes)), key=lambda i: keys[i])
     batches: list[list[int]] = []
     current: list[int] = []
     longest = 0.0
     for index in order:
-        frames = durations[index] * FRAMES_PER_SECOND
-        new_longest = max(longest, frames)
-        if current and ((len(current) + 1) * new_longest > max_frames or len(current) >= max_batch_size):
+        size = sizes[index]
+        new_longest = max(longest, size)
+        if current and ((len(current) + 1) * new_longest > max_total or len(current) >= max_batch_size):
             batches.append(current)
-            current, new_longest = [], frames
+            current, new_longest = [], size
         current.append(index)
         longest = new_longest
     if current:
@@ -51,12 +54,12 @@ class DurationBucketSampler:
     number of batches already trained so the rest of the epoch is exactly what it would have been.
     """
 
-    def __init__(self, durations: Sequence[float], max_frames: int, max_batch_size: int = 512,
+    def __init__(self, sizes: Sequence[float], max_total: float, max_batch_size: int = 512,
                  seed: int = 0, shuffle: bool = True, num_replicas: int = 1, rank: int = 0):
-        if not durations:
-            raise ValueError("no utterances to sample from")
-        self.durations = list(durations)
-        self.max_frames, self.max_batch_size = max_frames, max_batch_size
+        if not sizes:
+            raise ValueError("nothing to sample from")
+        self.sizes = list(sizes)
+        self.max_total, self.max_batch_size = max_total, max_batch_size
         self.seed, self.shuffle = seed, shuffle
         self.num_replicas, self.rank = num_replicas, rank
         self.epoch, self.start_batch = 0, 0
@@ -67,7 +70,7 @@ class DurationBucketSampler:
     def epoch_batches(self) -> list[list[int]]:
         """All of this rank's batches for the current epoch, from the beginning."""
         seed = self.seed * 1_000_003 + self.epoch if self.shuffle else None
-        batches = make_batches(self.durations, self.max_frames, self.max_batch_size, seed)
+        batches = make_batches(self.sizes, self.max_total, self.max_batch_size, seed)
         if self.num_replicas > 1:
             usable = len(batches) - len(batches) % self.num_replicas
             if usable == 0:

@@ -1,0 +1,440 @@
+"""CTC prefix beam search, batched and vectorized in torch, with optional LM shallow fusion.
+
+The search follows Graves (2012) and Hannun et al. (2014, "First-pass large vocabulary
+continuous speech recognition using bi-directional recurrent DNNs"): every prefix y keeps two
+log-probabilities over the frames seen so far, p_b(y) (alignments ending in blank) and p_nb(y)
+(alignments ending in the last token of y). At each frame
+
+    staying on y:      p_b'(y)   = logadd(p_b, p_nb)(y) + x[blank]
+                       p_nb'(y)  = p_nb(y) + x[last(y)]            (the last token is repeated)
+    extending by c:    p_nb'(yc) = logadd(p_b, p_nb)(y) + x[c]    if c != last(y)
+                       p_nb'(yc) = p_b(y) + x[c]                  if c == last(y)
+
+and a prefix reached both by staying and by extending is merged (log-add).
+
+Everything runs on tensors shaped [B, K, ...] (B utterances, K = beam_size slots); the only
+Python loop is over frames. Prefixes live in a token buffer [B, K, L] padded with -1 (L grows
+with the longest prefix, so per-frame copies cost what the prefixes hold, not T), plus a
+rolling hash. Within one frame the only possible duplicate is "extension of slot p by c" ==
+"slot j" (two extensions or two stays can never coincide because beam prefixes are distinct),
+so merging reduces to finding, for every slot j, the slot holding j's prefix minus its last
+token: a hash lookup, confirmed by comparing the token rows so that a hash collision can never
+merge two different prefixes.
+
+Shallow fusion: when y is extended by c the fused score gains alpha * log P_lm(c | y) and the
+length bonus beta (see `BeamSearchOptions.bonus_unit`); at the end alpha * log P_lm(</s> | y)
+is added. The LM is asked for log P_lm(. | y) once per new prefix (the result is cached with
+the hypothesis), in one batched call per frame for all utterances.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any, Literal, Protocol, Sequence
+
+import torch
+
+NO_TOKEN = -1  # padding of the token buffer, and the "last token" of the empty prefix
+
+# Two 31-bit polynomial hashes packed into one int64: products stay below 2**62 so nothing
+# overflows, and a spurious match between two live prefixes has odds around 2**-62.
+_HASH_MODULI = (2_147_483_647, 2_147_483_629)
+_HASH_BASES = (1_000_003, 999_983)
+_HASH_LOW_BITS = 31
+_BUFFER_GROWTH = 32  # token-buffer columns added at once
+
+
+@dataclass
+class BeamSearchOptions:
+    """Knobs of `ctc_prefix_beam_search`.
+
+    beam_size: prefixes kept per utterance after every frame.
+    token_top_k: expand only the k most probable non-blank tokens of each frame (None: all).
+    token_min_logprob: expand only tokens whose frame log-prob is >= this (None: no limit).
+        Both token prunings limit extensions only; staying on a prefix (blank or repeat of its
+        last token) is always considered, so no hypothesis is ever cut off by them alone.
+    nbest: hypotheses returned per utterance (<= beam_size).
+    lm_weight: alpha, the weight of log P_lm in the fused score.
+    length_bonus: beta, added per emitted token, or per word with bonus_unit="word".
+    bonus_unit: "token": beta counts every token of the prefix. "word": beta counts words,
+        i.e. non-delimiter tokens that start the prefix or follow `word_delimiter`; leading,
+        trailing and repeated delimiters therefore count nothing, and the count equals
+        len(text.split()) of the decoded text.
+    word_delimiter: token id of the word boundary (space); required for bonus_unit="word".
+    """
+
+    beam_size: int = 10
+    token_top_k: int | None = None
+    token_min_logprob: float | None = None
+    nbest: int = 1
+    lm_weight: float = 0.0
+    length_bonus: float = 0.0
+    bonus_unit: Literal["token", "word"] = "token"
+    word_delimiter: int | None = None
+
+    def check(self, vocab_size: int, blank: int) -> None:
+        """Raise ValueError naming the first inconsistent option."""
+        if vocab_size < 2:
+            raise ValueError(f"the vocabulary needs blank and at least one token, got {vocab_size}")
+        if self.beam_size < 1:
+            raise ValueError(f"beam_size must be >= 1, got {self.beam_size}")
+        if not 1 <= self.nbest <= self.beam_size:
+            raise ValueError(f"nbest must be between 1 and beam_size={self.beam_size}, got {self.nbest}")
+        if self.token_top_k is not None and self.token_top_k < 1:
+            raise ValueError(f"token_top_k must be >= 1 or None, got {self.token_top_k}")
+        if self.bonus_unit not in ("token", "word"):
+            raise ValueError(f"bonus_unit must be 'token' or 'word', got {self.bonus_unit!r}")
+        if self.bonus_unit == "word":
+            if self.word_delimiter is None or not 0 <= self.word_delimiter < vocab_size:
+                raise ValueError("bonus_unit='word' needs word_delimiter, a token id below "
+                                 f"{vocab_size}, got {self.word_delimiter}")
+            if self.word_delimiter == blank:
+                raise ValueError("word_delimiter cannot be the blank token")
+
+
+@dataclass
+class Hypothesis:
+    """One decoded prefix.
+
+    score = ctc_score + lm_weight * lm_score + length_bonus * (token or word count).
+    """
+
+    tokens: list[int]
+    score: float
+    ctc_score: float  # log P_ctc(prefix) = logadd(p_blank, p_nonblank)
+    lm_score: float  # log P_lm(prefix </s>); 0.0 without LM
+
+
+class LanguageModelScorer(Protocol):
+    """What the search needs from a language model (the LSTM LM implements it).
+
+    A state stands for a batch of N hypotheses; its layout is the LM's business, the search
+    only passes states back to these methods.
+    """
+
+    def initial_state(self, batch_size: int) -> Any:
+        """State of `batch_size` empty prefixes, before any token (also before BOS)."""
+
+    def score(self, state: Any, last_tokens: torch.Tensor) -> tuple[torch.Tensor, Any]:
+        """Consume `last_tokens` [N] (-1: the empty prefix, i.e. the LM's BOS) after `state`.
+
+        Returns log P(next token | prefix) [N, V] over the acoustic model's token ids, and the
+        state after the prefix.
+        """
+
+    def select(self, state: Any, indices: torch.Tensor) -> Any:
+        """The states of hypotheses `indices` [M] (a gather: indices may repeat)."""
+
+    def concat(self, states: Sequence[Any]) -> Any:
+        """States joined in order along the hypothesis axis (N1 + N2 + ...).
+
+        Needed because only the hypotheses that are new prefixes are scored at a frame: their
+        new states are joined to the old ones and one `select` builds the next beam.
+        """
+
+    def final_score(self, state: Any) -> torch.Tensor:
+        """log P(</s> | prefix) [N]; zeros for an LM without an end-of-sentence token."""
+
+
+@dataclass
+class _Beams:
+    """K prefix hypotheses per utterance. Shapes [B, K] unless noted."""
+
+    log_p_blank: torch.Tensor
+    log_p_nonblank: torch.Tensor
+    tokens: torch.Tensor  # [B, K, L] int16/int32 (see _token_dtype), NO_TOKEN after `length`; L > every length
+    length: torch.Tensor  # long
+    last: torch.Tensor  # long, NO_TOKEN for the empty prefix
+    prefix_hash: torch.Tensor  # long, hash of tokens[:length]
+    parent_hash: torch.Tensor  # long, hash of tokens[:length - 1]; NO_TOKEN for the empty prefix
+    lm_score: torch.Tensor  # sum of log P_lm(y_i | y_<i) over the prefix
+    bonus_count: torch.Tensor  # tokens or words counted for the length bonus (float)
+    lm_next: torch.Tensor | None  # [B, K, V] cached log P_lm(. | prefix); None without LM
+
+    def ctc_score(self) -> torch.Tensor:
+        return torch.logaddexp(self.log_p_blank, self.log_p_nonblank)
+
+    def gather(self, slots: torch.Tensor) -> _Beams:
+        """The hypotheses at `slots` [B, K] of each utterance."""
+        rows = _flat_rows(slots)
+
+        def take(values: torch.Tensor) -> torch.Tensor:
+            # index_select on [B*K, ...] rows: a plain row copy, much faster than gather.
+            return values.flatten(0, 1).index_select(0, rows).view(values.shape)
+        return _Beams(**{f.name: None if getattr(self, f.name) is None else take(getattr(self, f.name))
+                         for f in fields(self)})
+
+
+def ctc_prefix_beam_search(log_probs: torch.Tensor, lengths: torch.Tensor, options: BeamSearchOptions,
+                           lm: LanguageModelScorer | None = None, blank: int = 0) -> list[list[Hypothesis]]:
+    """CTC prefix beam search with optional shallow fusion.
+
+    log_probs [B, T, V] (log-softmax output; float32 or float64, any device), lengths [B]
+    -> per utterance up to `options.nbest` hypotheses, best fused score first. Computation
+    stays on log_probs' device; frames at or past an utterance's length are ignored.
+    """
+    batch, max_time, vocab = log_probs.shape
+    options.check(vocab, blank)
+    device, dtype = log_probs.device, log_probs.dtype
+    lengths = lengths.to(device)
+    beams, lm_state = _initial_beams(batch, options.beam_size, vocab, device, dtype, lm)
+    frames_to_run = int(lengths.max()) if batch else 0
+    for t in range(frames_to_run):
+        beams, lm_state = _search_step(beams, log_probs[:, t], t < lengths, options, lm, lm_state, blank)
+    return _final_hypotheses(beams, options, lm, lm_state)
+
+
+def _initial_beams(batch: int, beam_size: int, vocab: int, device: torch.device,
+                   dtype: torch.dtype, lm: LanguageModelScorer | None) -> tuple[_Beams, Any]:
+    """Slot 0 of each utterance holds the empty prefix (probability 1); the others are dead."""
+    shape = (batch, beam_size)
+    log_p_blank = torch.full(shape, float("-inf"), device=device, dtype=dtype)
+    log_p_blank[:, 0] = 0.0
+
+    def longs(value: int) -> torch.Tensor:
+        return torch.full(shape, value, device=device, dtype=torch.long)
+
+    lm_state, lm_next = None, None
+    if lm is not None:
+        state = lm.initial_state(batch)
+        first, state = lm.score(state, torch.full((batch,), NO_TOKEN, device=device, dtype=torch.long))
+        lm_next = first.to(dtype)[:, None, :].expand(-1, beam_size, -1).clone()
+        lm_state = lm.select(state, torch.arange(batch, device=device).repeat_interleave(beam_size))
+    beams = _Beams(
+        log_p_blank=log_p_blank,
+        log_p_nonblank=torch.full(shape, float("-inf"), device=device, dtype=dtype),
+        tokens=torch.full((batch, beam_size, 1), NO_TOKEN, device=device, dtype=_token_dtype(vocab)),
+        length=longs(0), last=longs(NO_TOKEN), prefix_hash=longs(0), parent_hash=longs(NO_TOKEN),
+        lm_score=torch.zeros(shape, device=device, dtype=dtype),
+        bonus_count=torch.zeros(shape, device=device, dtype=dtype),
+        lm_next=lm_next,
+    )
+    return beams, lm_state
+
+
+def _search_step(beams: _Beams, frame: torch.Tensor, active: torch.Tensor, options: BeamSearchOptions,
+                 lm: LanguageModelScorer | None, lm_state: Any, blank: int) -> tuple[_Beams, Any]:
+    """Advance every utterance by one frame: frame [B, V] log-probs, active [B] bool."""
+    batch, beam_size = beams.length.shape
+    beams.tokens = _grow_token_buffer(beams.tokens, int(beams.length.max()) + 1)
+    alive = beams.ctc_score() > float("-inf")
+
+    # Staying on the same prefix: blank, or a repeat of its last token.
+    stay_blank = beams.ctc_score() + frame[:, blank, None]
+    repeat = frame.gather(1, beams.last.clamp(min=0))
+    stay_nonblank = torch.where(beams.last >= 0, beams.log_p_nonblank + repeat, float("-inf"))
+
+    # Extending by token c: after the same token only from alignments ending in blank.
+    ext_tokens, ext_frame = _extension_tokens(frame, options, blank)  # [B, C]
+    num_ext = ext_tokens.shape[1]
+    same_as_last = ext_tokens[:, None, :] == beams.last[:, :, None]  # [B, K, C]
+    ext_nonblank = torch.where(same_as_last, beams.log_p_blank[:, :, None],
+                               beams.ctc_score()[:, :, None]) + ext_frame[:, None, :]
+
+    stay_nonblank, ext_nonblank = _merge_extensions_into_beam(
+        beams, alive, stay_nonblank, ext_nonblank, ext_tokens, frame.shape[1])
+
+    # Fused scores of all K + K*C candidates; the best K per utterance survive.
+    ext_lm = (torch.zeros_like(ext_nonblank) if beams.lm_next is None  # [B, K, C]
+              else beams.lm_next.gather(2, ext_tokens[:, None, :].expand(-1, beam_size, -1)))
+    ext_bonus = _bonus_increment(beams.last, ext_tokens, options)  # [B, K, C]
+    stay_fused = (torch.logaddexp(stay_blank, stay_nonblank)
+                  + _weighted(options.lm_weight, beams.lm_score) + options.length_bonus * beams.bonus_count)
+    ext_fused = (ext_nonblank + _weighted(options.lm_weight, beams.lm_score[:, :, None] + ext_lm)
+                 + options.length_bonus * (beams.bonus_count[:, :, None] + ext_bonus))
+    fused = torch.cat([stay_fused, ext_fused.flatten(1)], dim=1)
+    chosen = fused.topk(beam_size, dim=1).indices  # [B, K]
+    # Finished utterances keep their beam: every slot "stays" on itself with unchanged scores.
+    keep_all = torch.arange(beam_size, device=chosen.device).expand(batch, -1)
+    chosen = torch.where(active[:, None], chosen, keep_all)
+
+    is_extension = chosen >= beam_size
+    ext_index = (chosen - beam_size).clamp(min=0)
+    source_slot = torch.where(is_extension, ext_index // num_ext, chosen)
+    new_token = ext_tokens.gather(1, ext_index % num_ext)
+
+    new = beams.gather(source_slot)
+    new.log_p_blank = torch.where(is_extension, float("-inf"), stay_blank.gather(1, source_slot))
+    candidates_nonblank = torch.cat([stay_nonblank, ext_nonblank.flatten(1)], dim=1)
+    new.log_p_nonblank = candidates_nonblank.gather(1, chosen)
+    new.log_p_blank = torch.where(active[:, None], new.log_p_blank, beams.log_p_blank)
+    new.log_p_nonblank = torch.where(active[:, None], new.log_p_nonblank, beams.log_p_nonblank)
+    _append_token(new, is_extension, new_token,
+                  ext_lm.flatten(1).gather(1, ext_index), ext_bonus.flatten(1).gather(1, ext_index))
+
+    is_new_prefix = is_extension & (new.ctc_score() > float("-inf"))
+    if lm is not None:
+        lm_state = _update_lm(lm, lm_state, new, source_slot, is_new_prefix, new_token)
+    return new, lm_state
+
+
+def _extension_tokens(frame: torch.Tensor, options: BeamSearchOptions,
+                      blank: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token ids that may extend a prefix at this frame [B, C], and their log-probs [B, C]
+    (-inf where token_min_logprob rules a token out)."""
+    batch, vocab = frame.shape
+    non_blank = torch.tensor([c for c in range(vocab) if c != blank], device=frame.device)
+    if options.token_top_k is not None and options.token_top_k < vocab - 1:
+        without_blank = frame.index_fill(1, torch.tensor([blank], device=frame.device), float("-inf"))
+        ext_tokens = without_blank.topk(options.token_top_k, dim=1).indices
+    else:
+        ext_tokens = non_blank.expand(batch, -1)
+    ext_frame = frame.gather(1, ext_tokens)
+    if options.token_min_logprob is not None:
+        ext_frame = ext_frame.masked_fill(ext_frame < options.token_min_logprob, float("-inf"))
+    return ext_tokens, ext_frame
+
+
+def _merge_extensions_into_beam(beams: _Beams, alive: torch.Tensor, stay_nonblank: torch.Tensor,
+                                ext_nonblank: torch.Tensor, ext_tokens: torch.Tensor,
+                                vocab: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Fold "slot p extended by c" into slot j when j's prefix is p's prefix plus c.
+
+    stay_nonblank [B, K], ext_nonblank [B, K, C]; returns both with the extension's mass moved
+    into the stay candidate and the extension itself removed (-inf), so each prefix appears once.
+    """
+    batch, beam_size, num_ext = ext_nonblank.shape
+    parent_slot, has_parent = _find_parent_slots(beams, alive)
+    # Column of token c among this frame's extension tokens (-1: c is not expanded).
+    column_of_token = torch.full((batch, vocab), -1, device=ext_tokens.device, dtype=torch.long)
+    column_of_token.scatter_(1, ext_tokens, torch.arange(num_ext, device=ext_tokens.device).expand(batch, -1))
+    column = column_of_token.gather(1, beams.last.clamp(min=0))
+    merges = has_parent & (column >= 0)
+    flat_index = torch.where(merges, parent_slot * num_ext + column, 0)  # into ext_nonblank.flatten(1)
+
+    ext_flat = ext_nonblank.flatten(1)
+    moved = torch.where(merges, ext_flat.gather(1, flat_index), float("-inf"))
+    stay_nonblank = torch.logaddexp(stay_nonblank, moved)
+    # scatter_add counts (rather than scatter of booleans) so the dummy index 0 used by
+    # non-merging slots cannot overwrite a real merge that also lands on index 0.
+    merged_away = torch.zeros(ext_flat.shape, device=ext_flat.device, dtype=torch.long)
+    merged_away = merged_away.scatter_add_(1, flat_index, merges.long()) > 0
+    ext_flat = ext_flat.masked_fill(merged_away, float("-inf"))
+    return stay_nonblank, ext_flat.view(batch, beam_size, num_ext)
+
+
+def _find_parent_slots(beams: _Beams, alive: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """For every slot j, the slot whose prefix is j's prefix minus its last token.
+
+    Returns parent_slot [B, K] (long) and has_parent [B, K] (bool). Candidates come from the
+    hashes; the token rows are compared to rule out collisions. Dead slots are neither parents
+    nor children: they may hold stale copies of live prefixes.
+    """
+    hash_match = ((beams.parent_hash[:, :, None] == beams.prefix_hash[:, None, :])
+                  & (beams.length[:, :, None] == beams.length[:, None, :] + 1)
+                  & alive[:, :, None] & alive[:, None, :])  # [B, K(child), K(parent)]
+    has_parent = hash_match.any(dim=2)
+    parent_slot = hash_match.long().argmax(dim=2)
+    width = beams.tokens.shape[2]
+    parent_tokens = beams.tokens.flatten(0, 1).index_select(0, _flat_rows(parent_slot)).view(beams.tokens.shape)
+    position = torch.arange(width, device=beams.tokens.device)
+    # The parent has NO_TOKEN where the child has its last token; everything else must agree.
+    is_childs_last = position[None, None, :] == (beams.length - 1)[:, :, None]
+    same_prefix = ((beams.tokens == parent_tokens) | is_childs_last).all(dim=2)
+    return parent_slot, has_parent & same_prefix
+
+
+def _grow_token_buffer(tokens: torch.Tensor, width: int) -> torch.Tensor:
+    """The token buffer [B, K, L] with L >= width, so there is room for one more token.
+
+    Grows by _BUFFER_GROWTH NO_TOKEN columns at once: padding is a full copy, so it happens
+    once every few dozen frames rather than at every frame, and L stays within
+    _BUFFER_GROWTH of the longest prefix."""
+    if tokens.shape[2] < width:
+        tokens = torch.nn.functional.pad(tokens, (0, width - tokens.shape[2] + _BUFFER_GROWTH), value=NO_TOKEN)
+    return tokens
+
+
+def _token_dtype(vocab: int) -> torch.dtype:
+    """The narrowest integer type for token ids: copying the token buffer is the search's
+    main memory traffic, and int16 moves a quarter of what int64 does."""
+    return torch.int16 if vocab <= torch.iinfo(torch.int16).max else torch.int32
+
+
+def _flat_rows(slots: torch.Tensor) -> torch.Tensor:
+    """Rows of a [B*K, ...] view for the per-utterance `slots` [B, K] -> [B*K]."""
+    batch, beam_size = slots.shape
+    return (slots + torch.arange(batch, device=slots.device)[:, None] * beam_size).flatten()
+
+
+def _bonus_increment(last: torch.Tensor, ext_tokens: torch.Tensor, options: BeamSearchOptions) -> torch.Tensor:
+    """Length-bonus units gained by extending prefixes ending in `last` [B, K] with
+    `ext_tokens` [B, C] -> [B, K, C] (1.0 or 0.0)."""
+    batch, beam_size = last.shape
+    shape = (batch, beam_size, ext_tokens.shape[1])
+    if options.bonus_unit == "token":
+        return torch.ones(shape, device=last.device)
+    # A word starts at a non-delimiter token that opens the prefix or follows a delimiter.
+    delimiter = options.word_delimiter
+    after_boundary = (last == NO_TOKEN) | (last == delimiter)
+    return ((ext_tokens[:, None, :] != delimiter) & after_boundary[:, :, None]).float()
+
+
+def _append_token(new: _Beams, is_extension: torch.Tensor, token: torch.Tensor,
+                  lm_logprob: torch.Tensor, bonus: torch.Tensor) -> None:
+    """In place: append `token` [B, K] to the slots that are extensions (their other fields
+    were copied from the parent)."""
+    position = new.length
+    written = torch.where(is_extension, token.to(new.tokens.dtype), new.tokens.gather(2, position[:, :, None]).squeeze(2))
+    new.tokens.scatter_(2, position[:, :, None], written[:, :, None])
+    new.parent_hash = torch.where(is_extension, new.prefix_hash, new.parent_hash)
+    new.prefix_hash = torch.where(is_extension, _extend_hash(new.prefix_hash, token), new.prefix_hash)
+    new.length = new.length + is_extension.long()
+    new.last = torch.where(is_extension, token, new.last)
+    new.lm_score = torch.where(is_extension, new.lm_score + lm_logprob, new.lm_score)
+    new.bonus_count = new.bonus_count + torch.where(is_extension, bonus.to(new.bonus_count.dtype), 0.0)
+
+
+def _extend_hash(prefix_hash: torch.Tensor, token: torch.Tensor) -> torch.Tensor:
+    """Hash of prefix + token from the prefix's hash (long tensors of the same shape)."""
+    halves = (prefix_hash >> _HASH_LOW_BITS, prefix_hash & ((1 << _HASH_LOW_BITS) - 1))
+    high, low = ((h * base + token + 1) % modulus for h, base, modulus in zip(halves, _HASH_BASES, _HASH_MODULI))
+    return (high << _HASH_LOW_BITS) | low
+
+
+def _update_lm(lm: LanguageModelScorer, lm_state: Any, new: _Beams, source_slot: torch.Tensor,
+               is_new_prefix: torch.Tensor, new_token: torch.Tensor) -> Any:
+    """LM states of the new beam; scores the new prefixes (one batched call) and stores their
+    next-token log-probs in `new.lm_next`. lm_state holds B*K states, slot-major per utterance."""
+    batch, beam_size = source_slot.shape
+    source_row = _flat_rows(source_slot)
+    new_rows = is_new_prefix.flatten().nonzero().squeeze(1)
+    if new_rows.numel() == 0:
+        return lm.select(lm_state, source_row)
+    parents = lm.select(lm_state, source_row[new_rows])
+    next_logprobs, extended = lm.score(parents, new_token.flatten()[new_rows])
+    lm_next = new.lm_next.view(batch * beam_size, -1)
+    lm_next[new_rows] = next_logprobs.to(lm_next.dtype)
+    # Rows of concat([old, extended]): old states for stays, the freshly scored ones otherwise.
+    row_in_joined = source_row.clone()
+    row_in_joined[new_rows] = batch * beam_size + torch.arange(new_rows.numel(), device=new_rows.device)
+    return lm.select(lm.concat([lm_state, extended]), row_in_joined)
+
+
+def _weighted(weight: float, values: torch.Tensor) -> torch.Tensor | float:
+    """weight * values, but 0 for weight 0 (an LM's -inf log-prob must not make 0 * -inf = nan)."""
+    return weight * values if weight else 0.0
+
+
+def _final_hypotheses(beams: _Beams, options: BeamSearchOptions, lm: LanguageModelScorer | None,
+                      lm_state: Any) -> list[list[Hypothesis]]:
+    """Add the end-of-sentence LM score, rank, and turn the n best live slots into Hypothesis."""
+    batch, beam_size = beams.length.shape
+    ctc = beams.ctc_score()
+    lm_score = beams.lm_score
+    if lm is not None:
+        lm_score = lm_score + lm.final_score(lm_state).to(lm_score.dtype).view(batch, beam_size)
+    fused = ctc + _weighted(options.lm_weight, lm_score) + options.length_bonus * beams.bonus_count
+    fused = fused.masked_fill(ctc == float("-inf"), float("-inf"))
+    order = fused.argsort(dim=1, descending=True)[:, : options.nbest]
+    # One transfer to the host, then plain Python to build the result objects.
+    fused, ctc, lm_score, length = (v.gather(1, order).cpu() for v in (fused, ctc, lm_score, beams.length))
+    tokens = beams.tokens.gather(1, order[:, :, None].expand(-1, -1, beams.tokens.shape[2])).cpu()
+    results = []
+    for b in range(batch):
+        results.append([
+            Hypothesis(tokens=tokens[b, i, : length[b, i]].tolist(), score=float(fused[b, i]),
+                       ctc_score=float(ctc[b, i]), lm_score=float(lm_score[b, i]))
+            for i in range(order.shape[1]) if fused[b, i] > float("-inf")
+        ])
+    return results
