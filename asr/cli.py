@@ -95,6 +95,26 @@ def _add_tokenizer(sub) -> None:
     p.add_argument("--out", required=True, help="tokenizer file to write (JSON)")
 
 
+def _add_train_lm(sub) -> None:
+    p = sub.add_parser(
+        "train-lm", help="train an LSTM language model",
+        description="Train an LSTM language model over the acoustic model's tokens (characters by "
+                    "default; give the AM's --tokenizer or --am-model for sentencepiece units). Reports dev "
+                    "perplexity per token and per word; writes EXP/model.pt. Same machinery as `asr train`: "
+                    "checkpoints, --resume, AMP, torchrun.",
+        epilog="Overrides: section.key=value, e.g. model.hidden_size=512 run.epochs=5. See conf/lm/*.yaml.")
+    p.add_argument("--config", type=Path, help="YAML config (default: built-in defaults)")
+    p.add_argument("--text", action="append", required=True,
+                   help="training text, one sentence a line (.txt or .txt.gz; repeatable)")
+    p.add_argument("--dev", help="dev text: perplexity after every epoch")
+    p.add_argument("--exp", required=True, help="experiment folder")
+    p.add_argument("--resume", action="store_true", help="continue the run in EXP from its last checkpoint")
+    tokens = p.add_mutually_exclusive_group()
+    tokens.add_argument("--tokenizer", help="tokenizer file from `asr tokenizer`")
+    tokens.add_argument("--am-model", help="take the tokenizer of this acoustic model package")
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides")
+
+
 def _add_decoding_options(p) -> None:
     p.add_argument("--decoder", default="greedy", choices=["greedy"],
                    help="decoding algorithm (greedy CTC; beam search comes with the LM)")
@@ -167,7 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"asr {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for add in (_add_download, _add_prepare, _add_cmvn, _add_tokenizer, _add_train, _add_decode, _add_score, _add_transcribe,
+    for add in (_add_download, _add_prepare, _add_cmvn, _add_tokenizer, _add_train, _add_train_lm, _add_decode, _add_score, _add_transcribe,
                 _add_results):
         add(sub)
     return parser
@@ -203,6 +223,24 @@ def cmd_train(args) -> int:
     return 0
 
 
+def cmd_train_lm(args) -> int:
+    from asr.config import load_config
+    from asr.package import ModelPackage
+    from asr.text import CharTokenizer, load_tokenizer
+    from asr.train.config import LmTrainConfig
+    from asr.train.lm import train_language_model
+
+    config = load_config(LmTrainConfig, args.config, args.overrides)
+    if args.am_model:
+        tokenizer = ModelPackage.load(args.am_model).tokenizer
+    else:
+        tokenizer = load_tokenizer(args.tokenizer) if args.tokenizer else CharTokenizer()
+    model = train_language_model(config, args.text, args.dev, args.exp, tokenizer, resume=args.resume)
+    if model is not None:
+        print(model)
+    return 0
+
+
 def cmd_cmvn(args) -> int:
     from asr.data.manifest import read_manifest
     from asr.features import LogMel, save_cmvn_stats
@@ -215,23 +253,11 @@ def cmd_cmvn(args) -> int:
     return 0
 
 
-def _read_text_lines(path: str):
-    import gzip
-
-    opener = gzip.open if path.endswith(".gz") else open
-    try:
-        with opener(path, "rt", encoding="utf-8") as f:
-            for line in f:
-                if line.strip():
-                    yield line.strip()
-    except (OSError, UnicodeDecodeError) as err:
-        raise AsrError(f"{path}: cannot read text ({err})") from None
-
-
 def cmd_tokenizer(args) -> int:
     import itertools
 
     from asr.data.manifest import read_manifest
+    from asr.data.text_corpus import read_text_lines
     from asr.text import CharTokenizer, SentencePieceTokenizer, normalize_text, save_tokenizer
 
     texts = [normalize_text(u.text) for u in read_manifest(args.manifest, require_text=True)]
@@ -241,7 +267,7 @@ def cmd_tokenizer(args) -> int:
         if unknown:
             raise AsrError(f"{args.manifest}: characters outside the token set: {''.join(sorted(unknown))}")
     else:
-        extra = itertools.chain.from_iterable(_read_text_lines(p) for p in args.text)
+        extra = itertools.chain.from_iterable(read_text_lines(p) for p in args.text)
         tokenizer = SentencePieceTokenizer.train(itertools.chain(texts, (normalize_text(t) for t in extra)),
                                                  args.vocab_size, model_type=args.units)
     save_tokenizer(tokenizer, args.out)
@@ -355,7 +381,7 @@ def cmd_results(args) -> int:
     return 0
 
 
-COMMANDS = {"cmvn": cmd_cmvn, "tokenizer": cmd_tokenizer, "download": cmd_download, "results": cmd_results, "prepare": cmd_prepare, "train": cmd_train, "decode": cmd_decode, "score": cmd_score,
+COMMANDS = {"train-lm": cmd_train_lm, "cmvn": cmd_cmvn, "tokenizer": cmd_tokenizer, "download": cmd_download, "results": cmd_results, "prepare": cmd_prepare, "train": cmd_train, "decode": cmd_decode, "score": cmd_score,
             "transcribe": cmd_transcribe}
 
 

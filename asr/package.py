@@ -19,6 +19,7 @@ from asr.atomic import atomic_torch_save
 from asr.errors import ModelPackageError
 from asr.features import GlobalCMVN, LogMel
 from asr.model.acoustic import AcousticModel, AcousticModelConfig
+from asr.model.lm import LanguageModelConfig, LstmLM
 from asr.text import Tokenizer, tokenizer_from_dict
 
 PACKAGE_FORMAT = "asr-model-package"
@@ -99,16 +100,74 @@ class ModelPackage:
     @classmethod
     def load(cls, path: str | os.PathLike) -> "ModelPackage":
         """Read a package; any problem is a `ModelPackageError` naming the file."""
-        path = os.fspath(path)
-        if not os.path.exists(path):
-            raise ModelPackageError(f"{path}: model file not found")
-        if os.path.isdir(path):
-            path = os.path.join(path, "model.pt")
-            if not os.path.isfile(path):
-                raise ModelPackageError(f"{path}: model folder has no model.pt")
+        path, data = read_package_file(path, "model")
+        return cls.from_dict(data, source=path)
+
+
+def read_package_file(path: str | os.PathLike, what: str) -> tuple[str, Any]:
+    """(path, loaded dict) of a package file or folder (folder/model.pt); `ModelPackageError`
+    naming the file when it is missing or not loadable."""
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise ModelPackageError(f"{path}: {what} file not found")
+    if os.path.isdir(path):
+        path = os.path.join(path, "model.pt")
+        if not os.path.isfile(path):
+            raise ModelPackageError(f"{path}: {what} folder has no model.pt")
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # unpickling errors come in many types
+        reason = str(err).splitlines()[0][:120] if str(err) else type(err).__name__
+        raise ModelPackageError(f"{path}: not an asr {what} package (cannot be read: {reason})") from None
+    return path, data
+
+
+LM_PACKAGE_FORMAT = "asr-lm-package"
+
+
+@dataclass
+class LmPackage:
+    """A language model: config, tokenizer (must equal the acoustic model's) and weights."""
+
+    model_config: LanguageModelConfig
+    tokenizer: Tokenizer
+    state_dict: dict[str, torch.Tensor]
+    config: dict[str, Any] = field(default_factory=dict)
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def build_model(self) -> LstmLM:
+        model = LstmLM(self.model_config)
+        model.load_state_dict(self.state_dict)
+        return model.eval()
+
+    def to_dict(self) -> dict:
+        return {
+            "format": LM_PACKAGE_FORMAT, "version": PACKAGE_VERSION,
+            "model_config": dataclasses.asdict(self.model_config),
+            "tokenizer": self.tokenizer.to_dict(),
+            "state_dict": {k: v.detach().cpu() for k, v in self.state_dict.items()},
+            "config": self.config, "info": self.info,
+        }
+
+    def save(self, path: str | os.PathLike) -> None:
+        atomic_torch_save(self.to_dict(), path)
+
+    @classmethod
+    def from_dict(cls, data: Any, source: str = "lm") -> "LmPackage":
+        if not isinstance(data, dict) or data.get("format") != LM_PACKAGE_FORMAT:
+            raise ModelPackageError(f"{source}: not an asr language-model package")
+        if not isinstance(data.get("version"), int) or data["version"] > PACKAGE_VERSION:
+            raise ModelPackageError(f"{source}: LM package version {data.get('version')!r} is newer than "
+                                    f"this asr supports ({PACKAGE_VERSION}); upgrade asr")
         try:
-            data = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as err:  # unpickling errors come in many types
-            reason = str(err).splitlines()[0][:120] if str(err) else type(err).__name__
-            raise ModelPackageError(f"{path}: not an asr model package (cannot be read: {reason})") from None
+            package = cls(LanguageModelConfig(**data["model_config"]), tokenizer_from_dict(data["tokenizer"]),
+                          data["state_dict"], data.get("config") or {}, data.get("info") or {})
+            LstmLM(package.model_config).load_state_dict(package.state_dict)
+        except (KeyError, TypeError, ValueError, RuntimeError) as err:
+            raise ModelPackageError(f"{source}: damaged LM package ({type(err).__name__}: {err})") from None
+        return package
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "LmPackage":
+        path, data = read_package_file(path, "language-model")
         return cls.from_dict(data, source=path)

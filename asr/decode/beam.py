@@ -316,20 +316,23 @@ def _merge_extensions_into_beam(beams: _Beams, alive: torch.Tensor, stay_nonblan
 def _find_parent_slots(beams: _Beams, alive: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """For every slot j, the slot whose prefix is j's prefix minus its last token.
 
-    Returns parent_slot [B, K] (long) and has_parent [B, K] (bool). Candidates come from the
-    hashes; the token rows are compared to rule out collisions. Dead slots are neither parents
-    nor children: they may hold stale copies of live prefixes.
+    Returns parent_slot [B, K] (long) and has_parent [B, K] (bool). The candidate comes from a
+    sorted-hash lookup (O(K log K), not a K x K comparison, so huge beams stay cheap); the
+    token rows are then compared so that a hash collision can never merge two prefixes. Dead
+    slots are neither parents nor children: they may hold stale copies of live prefixes.
     """
-    hash_match = ((beams.parent_hash[:, :, None] == beams.prefix_hash[:, None, :])
-                  & (beams.length[:, :, None] == beams.length[:, None, :] + 1)
-                  & alive[:, :, None] & alive[:, None, :])  # [B, K(child), K(parent)]
-    has_parent = hash_match.any(dim=2)
-    parent_slot = hash_match.long().argmax(dim=2)
-    width = beams.tokens.shape[2]
+    # Live prefixes are distinct, so their hashes are distinct barring collisions; dead slots
+    # get a key below every hash and every parent hash (the empty prefix's parent hash is -1).
+    keys = torch.where(alive, beams.prefix_hash, -2)
+    sorted_keys, order = keys.sort(dim=1)
+    position = torch.searchsorted(sorted_keys, beams.parent_hash.contiguous()).clamp(max=keys.shape[1] - 1)
+    parent_slot = order.gather(1, position)
+    has_parent = (alive & (sorted_keys.gather(1, position) == beams.parent_hash)
+                  & (beams.length.gather(1, parent_slot) == beams.length - 1))
     parent_tokens = beams.tokens.flatten(0, 1).index_select(0, _flat_rows(parent_slot)).view(beams.tokens.shape)
-    position = torch.arange(width, device=beams.tokens.device)
+    column = torch.arange(beams.tokens.shape[2], device=beams.tokens.device)
     # The parent has NO_TOKEN where the child has its last token; everything else must agree.
-    is_childs_last = position[None, None, :] == (beams.length - 1)[:, :, None]
+    is_childs_last = column[None, None, :] == (beams.length - 1)[:, :, None]
     same_prefix = ((beams.tokens == parent_tokens) | is_childs_last).all(dim=2)
     return parent_slot, has_parent & same_prefix
 

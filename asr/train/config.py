@@ -75,3 +75,29 @@ class AcousticTrainConfig:
     optim: OptimSection = field(default_factory=OptimSection)
     data: DataSection = field(default_factory=DataSection)
     run: RunSection = field(default_factory=RunSection)
+
+
+# ---------------------------------------------------------------------------- language model
+@dataclass
+class LmModelSection:
+    embed_dim: int = 256  # token embedding size
+    hidden_size: int = 1024  # LSTM units
+    num_layers: int = 2  # LSTM layers
+    dropout: float = 0.2  # on embeddings, between layers and before the output layer
+
+
+@dataclass
+class LmDataSection:
+    max_tokens: int = 40000  # padded tokens per batch (per GPU with DDP)
+    max_batch_size: int = 512
+    max_length: int = 600  # longer sentences (in tokens) are skipped
+    max_sentences: int = 0  # use only the first N training sentences (0: all)
+    num_workers: int = 0  # DataLoader workers (the corpus is in memory; 0 is usually fastest)
+
+
+@dataclass
+class LmTrainConfig:
+    model: LmModelSection = field(default_factory=LmModelSection)
+    data: LmDataSection = field(default_factory=LmDataSection)
+    optim: OptimSection = field(default_factory=OptimSection)
+    run: RunSection = field(default_factory=RunSection)
