@@ -116,8 +116,19 @@ def _add_train_lm(sub) -> None:
 
 
 def _add_decoding_options(p) -> None:
-    p.add_argument("--decoder", default="greedy", choices=["greedy"],
-                   help="decoding algorithm (greedy CTC; beam search comes with the LM)")
+    g = p.add_argument_group("decoding (defaults: those stored in the model package, else greedy)")
+    g.add_argument("--decoder", choices=["greedy", "beam"], help="greedy CTC or CTC prefix beam search")
+    g.add_argument("--beam", dest="beam_size", type=int, help="beam size (default: 10)")
+    g.add_argument("--nbest", type=int, help="hypotheses to write per utterance (default: 1)")
+    g.add_argument("--lm", help="LSTM language model from `asr train-lm` (default: the package's, if any)")
+    g.add_argument("--lm-weight", type=float, help="alpha: weight of log P_lm (default: 0)")
+    g.add_argument("--word-bonus", type=float, help="beta: bonus per word (default: 0)")
+    g.add_argument("--bonus-unit", choices=["word", "token"], help="what --word-bonus counts (default: word)")
+    g.add_argument("--rescore", action="store_const", const=True,
+                   help="apply the LM by rescoring the N-best list of a search without it (instead of "
+                        "shallow fusion inside the search)")
+    g.add_argument("--token-top-k", type=int, help="expand only the k most probable tokens per frame")
+    g.add_argument("--token-min-logprob", type=float, help="expand only tokens with at least this log-prob")
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
     p.add_argument("--threads", type=int, default=0, help="CPU threads for torch (default: torch's choice)")
     p.add_argument("--batch-frames", type=int, default=60000,
@@ -131,6 +142,32 @@ def _add_decode(sub) -> None:
     p.add_argument("--model", required=True, help="model package (EXP/model.pt)")
     p.add_argument("--manifest", required=True, help="manifest to decode")
     p.add_argument("--out", required=True, help="hypotheses JSONL to write")
+    p.add_argument("--num-workers", type=int, default=2, help="audio loading processes (default: 2)")
+    _add_decoding_options(p)
+
+
+def _floats(text: str) -> list[float]:
+    try:
+        return [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+
+
+def _add_tune(sub) -> None:
+    p = sub.add_parser(
+        "tune", help="grid-search LM weight and word bonus on a dev set",
+        description="Decode a DEV manifest with beam search + LM for every (LM weight, word bonus) pair "
+                    "and report WER; the acoustic model runs once. Tune on dev data, never on test. "
+                    "With --package, writes a model package that carries the LM and the best values as "
+                    "its decoding defaults, so `asr transcribe --model` uses them without flags.")
+    p.add_argument("--model", required=True, help="acoustic model package")
+    p.add_argument("--manifest", required=True, help="DEV manifest with transcripts")
+    p.add_argument("--lm-weights", type=_floats, default=[0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.7],
+                   help="comma-separated alphas (default: 0,0.1,0.2,0.3,0.4,0.5,0.7)")
+    p.add_argument("--word-bonuses", type=_floats, default=[0.0, 0.5, 1.0, 1.5, 2.0],
+                   help="comma-separated betas (default: 0,0.5,1,1.5,2)")
+    p.add_argument("--out", help="write the best values and the grid as JSON here")
+    p.add_argument("--package", help="write a model package with the LM and the best values here")
     p.add_argument("--num-workers", type=int, default=2, help="audio loading processes (default: 2)")
     _add_decoding_options(p)
 
@@ -187,7 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"asr {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for add in (_add_download, _add_prepare, _add_cmvn, _add_tokenizer, _add_train, _add_train_lm, _add_decode, _add_score, _add_transcribe,
+    for add in (_add_download, _add_prepare, _add_cmvn, _add_tokenizer, _add_train, _add_train_lm, _add_decode, _add_tune, _add_score, _add_transcribe,
                 _add_results):
         add(sub)
     return parser
@@ -275,6 +312,10 @@ def cmd_tokenizer(args) -> int:
     return 0
 
 
+DECODING_FLAGS = ("decoder", "beam_size", "nbest", "lm_weight", "word_bonus", "bonus_unit", "rescore",
+                  "token_top_k", "token_min_logprob")
+
+
 def _recognizer(args, model_path: str | None):
     import torch
 
@@ -284,7 +325,8 @@ def _recognizer(args, model_path: str | None):
         torch.set_num_threads(args.threads)
     if model_path is None:
         raise AsrError("no --model given, and no default model is installed yet")
-    return Recognizer.from_file(model_path, device=args.device, decoder=args.decoder)
+    options = {name: getattr(args, name) for name in DECODING_FLAGS}
+    return Recognizer.from_file(model_path, device=args.device, options=options, lm_path=args.lm)
 
 
 def cmd_decode(args) -> int:
@@ -300,12 +342,49 @@ def cmd_decode(args) -> int:
                 failed += 1
                 print(f"asr: skipped {result.id}: {result.error}", file=sys.stderr)
                 continue
-            out.write(json.dumps({"id": result.id, "text": result.text}, ensure_ascii=False) + "\n")
+            out.write(json.dumps(result.to_json(), ensure_ascii=False) + "\n")
     decoded = len(utterances) - failed
     print(f"decoded {decoded} of {len(utterances)} utterances -> {args.out}"
           + (f" ({failed} skipped: unreadable)" if failed else ""), file=sys.stderr)
     if decoded == 0:
         raise AsrError(f"{args.manifest}: no utterance could be decoded")
+    return 0
+
+
+def cmd_tune(args) -> int:
+    import dataclasses
+
+    from asr.atomic import atomic_open
+    from asr.data.manifest import read_manifest
+    from asr.decode.tune import format_grid, grid_search
+
+    if "test" in Path(args.manifest).name.lower():
+        log.warning("asr: warning: %s looks like a test set; tune on dev data", args.manifest)
+    utterances = read_manifest(args.manifest, require_text=True)
+    args.decoder = "beam"
+    recognizer = _recognizer(args, args.model)
+    if recognizer.lm is None:
+        raise AsrError("asr tune needs a language model: pass --lm LM.pt")
+    points = grid_search(recognizer, utterances, args.lm_weights, args.word_bonuses, args.batch_frames,
+                         args.num_workers)
+    best = points[0]
+    print(format_grid(points))
+    print(f"best: --lm-weight {best.lm_weight:g} --word-bonus {best.word_bonus:g} "
+          f"(WER {best.wer:.2f}%, CER {best.cer:.2f}% on {args.manifest})")
+    options = recognizer.options.updated({"lm_weight": best.lm_weight, "word_bonus": best.word_bonus})
+    if args.out:
+        with atomic_open(args.out) as f:
+            json.dump({"best": options.to_dict(), "dev": args.manifest,
+                       "grid": [dataclasses.asdict(p) for p in points]}, f, indent=2)
+            f.write("\n")
+    if args.package:
+        package = recognizer.package
+        package.decoding = options.to_dict()
+        from asr.package import LmPackage
+
+        package.lm = LmPackage.load(args.lm).to_dict() if args.lm else package.lm
+        package.save(args.package)
+        print(f"{args.package}: model package with its LM and these decoding defaults")
     return 0
 
 
@@ -338,7 +417,9 @@ def cmd_transcribe(args) -> int:
                 failures.append(result)
                 print(f"asr: {result.error}", file=sys.stderr)
             elif args.format == "json":
-                print(json.dumps({"file": utt.audio, "text": result.text}, ensure_ascii=False))
+                record = {"file": utt.audio, **result.to_json()}
+                del record["id"]
+                print(json.dumps(record, ensure_ascii=False))
             else:
                 print(f"{utt.audio}\t{result.text}")
     return 1 if failures else 0
@@ -381,7 +462,7 @@ def cmd_results(args) -> int:
     return 0
 
 
-COMMANDS = {"train-lm": cmd_train_lm, "cmvn": cmd_cmvn, "tokenizer": cmd_tokenizer, "download": cmd_download, "results": cmd_results, "prepare": cmd_prepare, "train": cmd_train, "decode": cmd_decode, "score": cmd_score,
+COMMANDS = {"tune": cmd_tune, "train-lm": cmd_train_lm, "cmvn": cmd_cmvn, "tokenizer": cmd_tokenizer, "download": cmd_download, "results": cmd_results, "prepare": cmd_prepare, "train": cmd_train, "decode": cmd_decode, "score": cmd_score,
             "transcribe": cmd_transcribe}
 
 

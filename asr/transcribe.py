@@ -7,7 +7,7 @@ decoder. Batches are formed by duration so that little compute goes to padding.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterable, Iterator, Sequence
 
 import torch
@@ -15,9 +15,10 @@ import torch
 from asr.data.dataset import Example, SpeechDataset, collate
 from asr.data.manifest import Utterance
 from asr.data.sampler import FRAMES_PER_SECOND, make_batches
-from asr.decode import DECODERS, ctc_greedy_search
+from asr.decode.decoder import CtcDecoder, Decoded
+from asr.decode.options import DecodingOptions
 from asr.errors import AsrError, AudioError
-from asr.package import ModelPackage
+from asr.package import LmPackage, ModelPackage
 from asr.audio import audio_info
 
 log = logging.getLogger("asr.transcribe")
@@ -28,6 +29,17 @@ class Result:
     id: str
     text: str | None  # None when the utterance failed
     error: str | None = None
+    score: float | None = None  # beam search: fused score of the best hypothesis
+    nbest: list[dict] = field(default_factory=list)  # with --nbest > 1
+
+    def to_json(self) -> dict:
+        record: dict = {"id": self.id, "text": self.text}
+        if self.score is not None:
+            record["score"] = round(self.score, 4)
+        if self.nbest:
+            record["nbest"] = [{k: (round(v, 4) if isinstance(v, float) else v) for k, v in h.items()}
+                               for h in self.nbest]
+        return record
 
 
 def resolve_device(device: str | None) -> torch.device:
@@ -39,22 +51,31 @@ def resolve_device(device: str | None) -> torch.device:
 
 
 class Recognizer:
-    """A loaded model ready to decode: `recognizer.decode_waveforms([wave, ...])`."""
+    """A loaded model ready to decode: `recognizer.decode_waveforms([wave, ...])`.
 
-    def __init__(self, package: ModelPackage, device: str | None = None, decoder: str = "greedy"):
-        if decoder not in DECODERS:
-            raise AsrError(f"decoder {decoder!r} is not available (choose from: {', '.join(DECODERS)})")
+    Decoding options default to those stored in the package; `options` (a dict of
+    `DecodingOptions` fields) overrides them. The LM is `lm` when given, else the package's own.
+    """
+
+    def __init__(self, package: ModelPackage, device: str | None = None, options: dict | None = None,
+                 lm: LmPackage | None = None):
         self.package = package
         self.device = resolve_device(device)
-        self.decoder = decoder
+        self.options = DecodingOptions.from_package(package.decoding).updated(options or {})
         self.tokenizer = package.tokenizer
         self.logmel = package.build_logmel().to(self.device)
         self.cmvn = package.build_cmvn().to(self.device)
         self.model = package.build_model().to(self.device)
+        if lm is None and package.lm is not None and self.options.decoder == "beam":
+            lm = LmPackage.from_dict(package.lm, source="the model package's LM")
+        self.lm = lm.build_model().to(self.device) if lm is not None and self.options.decoder == "beam" else None
+        self.decoder = CtcDecoder(self.tokenizer, self.options, self.lm)
 
     @classmethod
-    def from_file(cls, path: str, device: str | None = None, decoder: str = "greedy") -> "Recognizer":
-        return cls(ModelPackage.load(path), device=device, decoder=decoder)
+    def from_file(cls, path: str, device: str | None = None, options: dict | None = None,
+                  lm_path: str | None = None) -> "Recognizer":
+        lm = LmPackage.load(lm_path) if lm_path else None
+        return cls(ModelPackage.load(path), device=device, options=options, lm=lm)
 
     @torch.inference_mode()
     def log_probs(self, waveforms: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -64,14 +85,15 @@ class Recognizer:
         feats = self.cmvn(feats, frame_lengths)
         return self.model(feats, frame_lengths)
 
-    def decode_batch(self, waveforms: torch.Tensor, lengths: torch.Tensor) -> list[str]:
+    def decode_batch(self, waveforms: torch.Tensor, lengths: torch.Tensor) -> list[Decoded]:
         log_probs, out_lengths = self.log_probs(waveforms, lengths)
-        return [self.tokenizer.decode(ids) for ids in ctc_greedy_search(log_probs, out_lengths)]
+        with torch.inference_mode():
+            return self.decoder.decode(log_probs, out_lengths)
 
     def decode_waveforms(self, waveforms: Sequence[torch.Tensor]) -> list[str]:
         """Transcribe 16 kHz mono waveforms ([N] each) in one batch."""
         batch = collate([_example(i, w) for i, w in enumerate(waveforms)])
-        return self.decode_batch(batch.waveforms, batch.waveform_lengths)
+        return [d.text for d in self.decode_batch(batch.waveforms, batch.waveform_lengths)]
 
     def decode_utterances(self, utterances: Sequence[Utterance], max_frames: int = 60000,
                           num_workers: int = 0, progress: bool = True) -> Iterator[Result]:
@@ -87,9 +109,9 @@ class Recognizer:
         with tqdm(total=len(utterances), desc="decoding", unit="utt", disable=not progress) as bar:
             for batch in loader:
                 if len(batch):
-                    texts = self.decode_batch(batch.waveforms, batch.waveform_lengths)
-                    for index, text in zip(batch.indices, texts):
-                        yield Result(utterances[index].id, text)
+                    decoded = self.decode_batch(batch.waveforms, batch.waveform_lengths)
+                    for index, d in zip(batch.indices, decoded):
+                        yield Result(utterances[index].id, d.text, score=d.score, nbest=d.nbest)
                 for failure in batch.failures:
                     yield Result(utterances[failure.index].id, None, failure.reason)
                 bar.update(len(batch) + len(batch.failures))

@@ -65,3 +65,19 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 300):
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     return subprocess.run([sys.executable, "-m", "asr", *args], cwd=cwd, env=env, capture_output=True,
                           text=True, timeout=timeout)
+
+
+@pytest.fixture
+def tiny_lm(tmp_path):
+    """A randomly initialized character LM package saved to tmp_path/lm.pt."""
+    from asr.model.lm import LanguageModelConfig, LstmLM
+    from asr.package import LmPackage
+    from asr.text import CharTokenizer
+
+    torch.manual_seed(1)
+    tokenizer = CharTokenizer()
+    config = LanguageModelConfig(vocab_size=tokenizer.vocab_size, embed_dim=8, hidden_size=16,
+                                 num_layers=1, dropout=0.0)
+    path = tmp_path / "lm.pt"
+    LmPackage(config, tokenizer, LstmLM(config).state_dict()).save(path)
+    return path

@@ -1,8 +1,7 @@
-"""Decoders over CTC log-probabilities: greedy now; prefix beam search, LM fusion and
-streaming plug in beside it."""
+"""Decoders over CTC log-probabilities: greedy, CTC prefix beam search with LSTM-LM shallow
+fusion, N-best rescoring; `CtcDecoder` picks among them from `DecodingOptions`."""
 
 from asr.decode.greedy import ctc_greedy_search
+from asr.decode.options import DECODERS, DecodingOptions
 
-DECODERS = ("greedy",)
-
-__all__ = ["ctc_greedy_search", "DECODERS"]
+__all__ = ["ctc_greedy_search", "DECODERS", "DecodingOptions"]

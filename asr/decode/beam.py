@@ -29,8 +29,9 @@ the hypothesis), in one batched call per frame for all utterances.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
-from typing import Any, Literal, Protocol, Sequence
+from typing import Any, Literal, Protocol
 
 import torch
 
@@ -142,7 +143,7 @@ class _Beams:
 
     log_p_blank: torch.Tensor
     log_p_nonblank: torch.Tensor
-    tokens: torch.Tensor  # [B, K, L] int16/int32 (see _token_dtype), NO_TOKEN after `length`; L > every length
+    tokens: torch.Tensor  # [B, K, L], L > every length; int8/16/32 (_token_dtype), NO_TOKEN after length
     length: torch.Tensor  # long
     last: torch.Tensor  # long, NO_TOKEN for the empty prefix
     prefix_hash: torch.Tensor  # long, hash of tokens[:length]
@@ -165,6 +166,7 @@ class _Beams:
                          for f in fields(self)})
 
 
+@torch.no_grad()
 def ctc_prefix_beam_search(log_probs: torch.Tensor, lengths: torch.Tensor, options: BeamSearchOptions,
                            lm: LanguageModelScorer | None = None, blank: int = 0) -> list[list[Hypothesis]]:
     """CTC prefix beam search with optional shallow fusion.
@@ -173,14 +175,14 @@ def ctc_prefix_beam_search(log_probs: torch.Tensor, lengths: torch.Tensor, optio
     -> per utterance up to `options.nbest` hypotheses, best fused score first. Computation
     stays on log_probs' device; frames at or past an utterance's length are ignored.
     """
-    batch, max_time, vocab = log_probs.shape
+    batch, _, vocab = log_probs.shape
     options.check(vocab, blank)
     device, dtype = log_probs.device, log_probs.dtype
     lengths = lengths.to(device)
     beams, lm_state = _initial_beams(batch, options.beam_size, vocab, device, dtype, lm)
     frames_to_run = int(lengths.max()) if batch else 0
     for t in range(frames_to_run):
-        beams, lm_state = _search_step(beams, log_probs[:, t], t < lengths, options, lm, lm_state, blank)
+        beams, lm_state = _search_step(beams, log_probs[:, t], t, t < lengths, options, lm, lm_state, blank)
     return _final_hypotheses(beams, options, lm, lm_state)
 
 
@@ -212,11 +214,12 @@ def _initial_beams(batch: int, beam_size: int, vocab: int, device: torch.device,
     return beams, lm_state
 
 
-def _search_step(beams: _Beams, frame: torch.Tensor, active: torch.Tensor, options: BeamSearchOptions,
+def _search_step(beams: _Beams, frame: torch.Tensor, t: int, active: torch.Tensor, options: BeamSearchOptions,
                  lm: LanguageModelScorer | None, lm_state: Any, blank: int) -> tuple[_Beams, Any]:
-    """Advance every utterance by one frame: frame [B, V] log-probs, active [B] bool."""
+    """Advance every utterance by frame t: frame [B, V] log-probs, active [B] bool."""
     batch, beam_size = beams.length.shape
-    beams.tokens = _grow_token_buffer(beams.tokens, int(beams.length.max()) + 1)
+    if beams.tokens.shape[2] <= t:  # before frame t no prefix is longer than t: room for sure otherwise
+        beams.tokens = _grow_token_buffer(beams.tokens, int(beams.length.max()) + 1)
     alive = beams.ctc_score() > float("-inf")
 
     # Staying on the same prefix: blank, or a repeat of its last token.
@@ -273,12 +276,13 @@ def _extension_tokens(frame: torch.Tensor, options: BeamSearchOptions,
     """Token ids that may extend a prefix at this frame [B, C], and their log-probs [B, C]
     (-inf where token_min_logprob rules a token out)."""
     batch, vocab = frame.shape
-    non_blank = torch.tensor([c for c in range(vocab) if c != blank], device=frame.device)
     if options.token_top_k is not None and options.token_top_k < vocab - 1:
-        without_blank = frame.index_fill(1, torch.tensor([blank], device=frame.device), float("-inf"))
+        without_blank = frame.clone()
+        without_blank[:, blank] = float("-inf")
         ext_tokens = without_blank.topk(options.token_top_k, dim=1).indices
     else:
-        ext_tokens = non_blank.expand(batch, -1)
+        every_token = torch.arange(vocab, device=frame.device)
+        ext_tokens = torch.cat([every_token[:blank], every_token[blank + 1:]]).expand(batch, -1)
     ext_frame = frame.gather(1, ext_tokens)
     if options.token_min_logprob is not None:
         ext_frame = ext_frame.masked_fill(ext_frame < options.token_min_logprob, float("-inf"))
@@ -329,7 +333,8 @@ def _find_parent_slots(beams: _Beams, alive: torch.Tensor) -> tuple[torch.Tensor
     parent_slot = order.gather(1, position)
     has_parent = (alive & (sorted_keys.gather(1, position) == beams.parent_hash)
                   & (beams.length.gather(1, parent_slot) == beams.length - 1))
-    parent_tokens = beams.tokens.flatten(0, 1).index_select(0, _flat_rows(parent_slot)).view(beams.tokens.shape)
+    rows = _flat_rows(parent_slot)
+    parent_tokens = beams.tokens.flatten(0, 1).index_select(0, rows).view(beams.tokens.shape)
     column = torch.arange(beams.tokens.shape[2], device=beams.tokens.device)
     # The parent has NO_TOKEN where the child has its last token; everything else must agree.
     is_childs_last = column[None, None, :] == (beams.length - 1)[:, :, None]
@@ -340,18 +345,22 @@ def _find_parent_slots(beams: _Beams, alive: torch.Tensor) -> tuple[torch.Tensor
 def _grow_token_buffer(tokens: torch.Tensor, width: int) -> torch.Tensor:
     """The token buffer [B, K, L] with L >= width, so there is room for one more token.
 
-    Grows by _BUFFER_GROWTH NO_TOKEN columns at once: padding is a full copy, so it happens
-    once every few dozen frames rather than at every frame, and L stays within
-    _BUFFER_GROWTH of the longest prefix."""
+    Grows by _BUFFER_GROWTH NO_TOKEN columns at once: padding is a full copy (and reading the
+    longest length a device sync), so it happens once every few dozen frames rather than at
+    every frame, and L stays within _BUFFER_GROWTH of the longest prefix."""
     if tokens.shape[2] < width:
-        tokens = torch.nn.functional.pad(tokens, (0, width - tokens.shape[2] + _BUFFER_GROWTH), value=NO_TOKEN)
+        missing = width - tokens.shape[2] + _BUFFER_GROWTH
+        tokens = torch.nn.functional.pad(tokens, (0, missing), value=NO_TOKEN)
     return tokens
 
 
 def _token_dtype(vocab: int) -> torch.dtype:
-    """The narrowest integer type for token ids: copying the token buffer is the search's
-    main memory traffic, and int16 moves a quarter of what int64 does."""
-    return torch.int16 if vocab <= torch.iinfo(torch.int16).max else torch.int32
+    """The narrowest integer type for token ids (and NO_TOKEN): copying and comparing the
+    token buffer is the search's main memory traffic, and int8 moves an eighth of int64."""
+    for dtype in (torch.int8, torch.int16, torch.int32):
+        if vocab <= torch.iinfo(dtype).max:
+            return dtype
+    return torch.long
 
 
 def _flat_rows(slots: torch.Tensor) -> torch.Tensor:
@@ -360,7 +369,8 @@ def _flat_rows(slots: torch.Tensor) -> torch.Tensor:
     return (slots + torch.arange(batch, device=slots.device)[:, None] * beam_size).flatten()
 
 
-def _bonus_increment(last: torch.Tensor, ext_tokens: torch.Tensor, options: BeamSearchOptions) -> torch.Tensor:
+def _bonus_increment(last: torch.Tensor, ext_tokens: torch.Tensor,
+                     options: BeamSearchOptions) -> torch.Tensor:
     """Length-bonus units gained by extending prefixes ending in `last` [B, K] with
     `ext_tokens` [B, C] -> [B, K, C] (1.0 or 0.0)."""
     batch, beam_size = last.shape
@@ -377,9 +387,9 @@ def _append_token(new: _Beams, is_extension: torch.Tensor, token: torch.Tensor,
                   lm_logprob: torch.Tensor, bonus: torch.Tensor) -> None:
     """In place: append `token` [B, K] to the slots that are extensions (their other fields
     were copied from the parent)."""
-    position = new.length
-    written = torch.where(is_extension, token.to(new.tokens.dtype), new.tokens.gather(2, position[:, :, None]).squeeze(2))
-    new.tokens.scatter_(2, position[:, :, None], written[:, :, None])
+    # Column `length` holds NO_TOKEN in every row, so stays may "write" NO_TOKEN there too.
+    written = torch.where(is_extension, token, NO_TOKEN).to(new.tokens.dtype)
+    new.tokens.scatter_(2, new.length[:, :, None], written[:, :, None])
     new.parent_hash = torch.where(is_extension, new.prefix_hash, new.parent_hash)
     new.prefix_hash = torch.where(is_extension, _extend_hash(new.prefix_hash, token), new.prefix_hash)
     new.length = new.length + is_extension.long()
@@ -391,7 +401,8 @@ def _append_token(new: _Beams, is_extension: torch.Tensor, token: torch.Tensor,
 def _extend_hash(prefix_hash: torch.Tensor, token: torch.Tensor) -> torch.Tensor:
     """Hash of prefix + token from the prefix's hash (long tensors of the same shape)."""
     halves = (prefix_hash >> _HASH_LOW_BITS, prefix_hash & ((1 << _HASH_LOW_BITS) - 1))
-    high, low = ((h * base + token + 1) % modulus for h, base, modulus in zip(halves, _HASH_BASES, _HASH_MODULI))
+    high, low = ((h * base + token + 1) % modulus
+                 for h, base, modulus in zip(halves, _HASH_BASES, _HASH_MODULI))
     return (high << _HASH_LOW_BITS) | low
 
 

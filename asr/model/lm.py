@@ -98,6 +98,11 @@ class LstmLM(nn.Module):
         h, c = state
         return h[:, indices], c[:, indices]
 
+    @staticmethod
+    def concat(states: Sequence[LmState]) -> LmState:
+        """States joined along the hypothesis axis, in order."""
+        return torch.cat([h for h, _ in states], dim=1), torch.cat([c for _, c in states], dim=1)
+
     @torch.no_grad()
     def final_score(self, state: LmState) -> torch.Tensor:
         """log P(end of sentence | prefix) [N], from the state after the prefix's last token.

@@ -1,0 +1,38 @@
+"""Decoding options: what `asr decode`/`asr transcribe` flags set and model packages store as defaults."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from asr.config import from_dict
+
+DECODERS = ("greedy", "beam")
+
+
+@dataclass
+class DecodingOptions:
+    decoder: Literal["greedy", "beam"] = "greedy"
+    beam_size: int = 10  # prefixes kept per frame (beam)
+    nbest: int = 1  # hypotheses written per utterance (beam)
+    lm_weight: float = 0.0  # alpha: weight of log P_lm (needs an LM)
+    word_bonus: float = 0.0  # beta: added per word (or per token with bonus_unit=token)
+    bonus_unit: Literal["word", "token"] = "word"
+    rescore: bool = False  # apply the LM by rescoring the N-best list instead of inside the search
+    rescore_nbest: int = 0  # hypotheses kept for rescoring (0: the beam size)
+    token_top_k: int | None = None  # expand only the k most probable tokens per frame
+    token_min_logprob: float | None = None  # ... and only tokens at least this probable
+
+    def updated(self, changes: dict[str, Any]) -> "DecodingOptions":
+        """A copy with `changes` applied (None values are ignored), validated."""
+        merged = dataclasses.asdict(self)
+        merged.update({k: v for k, v in changes.items() if v is not None})
+        return from_dict(DecodingOptions, merged, prefix="decoding.")
+
+    @classmethod
+    def from_package(cls, stored: dict[str, Any]) -> "DecodingOptions":
+        return cls().updated(stored or {})
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
