@@ -13,8 +13,6 @@ import tempfile
 from pathlib import Path
 from typing import IO, Iterator
 
-import torch
-
 
 def _fsync_dir(folder: Path) -> None:
     try:
@@ -52,5 +50,7 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", encoding: str | None =
 
 def atomic_torch_save(obj: object, path: str | os.PathLike) -> None:
     """`torch.save` that never leaves a partial file at `path`."""
+    import torch  # here, so that commands that never save tensors start without importing torch
+
     with atomic_open(path, "wb") as f:
         torch.save(obj, f)

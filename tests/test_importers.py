@@ -49,7 +49,7 @@ def test_librispeech_sample_matches_transcripts_and_headers(tmp_path, start):
     assert [u.id for u in utts] == sorted(expected)
     for utt in utts:
         assert utt.text == expected[utt.id].strip()
-        assert utt.speaker == "2412"
+        assert utt.speaker == "2412" and utt.chapter == "153948"
         assert Path(utt.audio).is_absolute()
         assert Path(utt.audio) == chapter / f"{utt.id}.flac"
         info = sf.info(utt.audio)

@@ -65,6 +65,7 @@ class _Collector:
         speaker: str = "",
         offset: float = 0.0,
         end: float | None = None,
+        chapter: str = "",
     ) -> Utterance | None:
         """Add the utterance `audio[offset:end]` (whole file by default); None if skipped.
 
@@ -86,7 +87,7 @@ class _Collector:
                               f"({file_duration:.3f}s)")
             return None
         utt = Utterance(id=utt_id, audio=audio, duration=round(duration, 6),
-                        text=normalize_text(text), speaker=speaker, offset=offset)
+                        text=normalize_text(text), speaker=speaker, offset=offset, chapter=chapter)
         self.utterances[utt_id] = utt
         return utt
 
@@ -153,8 +154,8 @@ def _read_librispeech_subset(subset: Path, collector: _Collector) -> list[Uttera
             if not text.strip():
                 collector.skip(f"{trans.name}:{number} ({utt_id})", "empty transcript")
                 continue
-            speaker = utt_id.split("-", 1)[0]
-            utt = collector.add(utt_id, trans.parent / f"{utt_id}.flac", text, speaker)
+            speaker, chapter = (utt_id.split("-") + ["", ""])[:2]
+            utt = collector.add(utt_id, trans.parent / f"{utt_id}.flac", text, speaker, chapter=chapter)
             if utt is not None:
                 utterances.append(utt)
     return utterances

@@ -1,6 +1,7 @@
 """JSONL manifests: one utterance a line.
 
-    {"id": str, "audio": path, "duration": seconds, "text": str, "speaker": str, "offset"?: seconds}
+    {"id": str, "audio": path, "duration": seconds, "text": str, "speaker": str,
+     "offset"?: seconds, "chapter"?: str}
 
 Audio paths relative to the manifest's folder are allowed; `read_manifest` resolves them.
 """
@@ -28,16 +29,18 @@ class Utterance:
     text: str = ""
     speaker: str = ""
     offset: float = 0.0
+    chapter: str = ""  # LibriSpeech's chapter (book section); empty for other corpora
 
     def to_json(self) -> dict:
         record = dataclasses.asdict(self)
-        if not self.offset:
-            del record["offset"]
+        for optional in ("offset", "chapter"):
+            if not record[optional]:
+                del record[optional]
         return record
 
 
 _REQUIRED = {"id": str, "audio": str, "duration": (int, float)}
-_OPTIONAL = {"text": str, "speaker": str, "offset": (int, float)}
+_OPTIONAL = {"text": str, "speaker": str, "offset": (int, float), "chapter": str}
 
 
 def parse_json_record(line: str, where: str, required: dict, optional: dict) -> dict:
@@ -82,7 +85,7 @@ def _parse_line(line: str, where: str, base: Path) -> Utterance:
     return Utterance(
         id=record["id"], audio=audio, duration=float(record["duration"]),
         text=record.get("text", ""), speaker=record.get("speaker", ""),
-        offset=float(record.get("offset", 0.0)),
+        offset=float(record.get("offset", 0.0)), chapter=record.get("chapter", ""),
     )
 
 

@@ -18,8 +18,14 @@ log = logging.getLogger("asr.data")
 
 
 def read_text_lines(path: str | os.PathLike) -> Iterator[str]:
-    """Non-empty lines of a .txt or .txt.gz file, stripped; `AsrError` if unreadable."""
+    """Non-empty lines of a .txt or .txt.gz file, stripped; `AsrError` if unreadable.
+    A .jsonl manifest gives the transcripts of its utterances."""
     path = os.fspath(path)
+    if path.endswith(".jsonl"):
+        from asr.data.manifest import read_manifest
+
+        yield from (u.text for u in read_manifest(path) if u.text.strip())
+        return
     opener = gzip.open if path.endswith(".gz") else open
     try:
         with opener(path, "rt", encoding="utf-8") as f:
