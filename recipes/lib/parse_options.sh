@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Parse --option value / --option=value into the shell variables of the same name (dashes
 # become underscores), in the manner of Kaldi's parse_options.sh. Source it after setting the
 # defaults. An option with no variable of that name is an error; --help prints the script's
