@@ -4,63 +4,23 @@ from __future__ import annotations
 
 import hashlib
 import io
-import re
 import tarfile
-import threading
 import zipfile
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
 from asr.data.download import download, extract, md5sum
 from asr.errors import AsrError
+from range_server import range_server
 
 PAYLOAD = bytes(range(256)) * 4000  # ~1 MB, not a multiple of the 1 MiB read size
 
 
-class _Handler(BaseHTTPRequestHandler):
-    """Serves `server.files` ({url path: bytes}); honours `Range: bytes=N-` unless
-    `server.ignore_range`; records each request's Range header and bytes sent."""
-
-    def do_GET(self):  # noqa: N802 (http.server's naming)
-        server = self.server
-        server.requests.append((self.path, self.headers.get("Range")))
-        body = server.files.get(self.path)
-        if body is None:
-            self.send_error(404)
-            return
-        match = re.fullmatch(r"bytes=(\d+)-", self.headers.get("Range") or "")
-        start = int(match[1]) if match and not server.ignore_range else 0
-        if start >= len(body) and match and not server.ignore_range:
-            self.send_response(416)
-            self.send_header("Content-Range", f"bytes */{len(body)}")
-            self.end_headers()
-            return
-        self.send_response(206 if start else 200)
-        if start:
-            self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
-        self.send_header("Content-Length", str(len(body) - start))
-        self.end_headers()
-        self.wfile.write(body[start:])
-        server.bytes_sent += len(body) - start
-
-    def log_message(self, *args):  # keep test output quiet
-        pass
-
-
 @pytest.fixture
 def server():
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    httpd.files = {"/data.bin": PAYLOAD}
-    httpd.requests, httpd.bytes_sent, httpd.ignore_range = [], 0, False
-    httpd.url = f"http://127.0.0.1:{httpd.server_address[1]}"
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.01},
-                              daemon=True)
-    thread.start()
-    yield httpd
-    httpd.shutdown()
-    httpd.server_close()
+    with range_server({"/data.bin": PAYLOAD}) as httpd:
+        yield httpd
 
 
 MD5 = hashlib.md5(PAYLOAD).hexdigest()

@@ -22,9 +22,7 @@ import socket
 import subprocess
 import sys
 import tarfile
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -32,6 +30,7 @@ import soundfile as sf
 import torch
 
 from conftest import DATA, LIBRISPEECH, REPO
+from range_server import range_server
 
 RECIPE = REPO / "recipes" / "librispeech" / "run.sh"
 MINI_RECIPE = REPO / "recipes" / "mini_librispeech" / "run.sh"
@@ -293,51 +292,10 @@ def test_ngpu_2_trains_with_torchrun_on_cpu(prepared, tmp_path):
 
 # ------------------------------------------------------------------------------ stage 0
 
-class _Handler(BaseHTTPRequestHandler):
-    """Serves `server.files` ({path: bytes}) with `Range: bytes=N-`; a path in `server.cut`
-    gets half its body and a closed connection, once."""
-
-    def do_GET(self):  # noqa: N802 (http.server's naming)
-        server = self.server
-        server.requests.append((self.path, self.headers.get("Range")))
-        body = server.files.get(self.path)
-        if body is None:
-            self.send_error(404)
-            return
-        match = re.fullmatch(r"bytes=(\d+)-", self.headers.get("Range") or "")
-        start = int(match[1]) if match else 0
-        if start >= len(body) and match:
-            self.send_response(416)
-            self.send_header("Content-Range", f"bytes */{len(body)}")
-            self.end_headers()
-            return
-        self.send_response(206 if start else 200)
-        if start:
-            self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
-        self.send_header("Content-Length", str(len(body) - start))
-        self.end_headers()
-        end = len(body)
-        if self.path in server.cut:
-            server.cut.discard(self.path)
-            end = start + (len(body) - start) // 2
-        self.wfile.write(body[start:end])
-        server.bytes_sent += end - start
-        self.close_connection = True
-
-    def log_message(self, *args):  # keep test output quiet
-        pass
-
-
 @pytest.fixture
 def openslr():
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    httpd.files, httpd.cut, httpd.requests, httpd.bytes_sent = {}, set(), [], 0
-    httpd.url = f"http://127.0.0.1:{httpd.server_address[1]}"
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
-    thread.start()
-    yield httpd
-    httpd.shutdown()
-    httpd.server_close()
+    with range_server() as httpd:
+        yield httpd
 
 
 def subset_tarball(subset: str) -> bytes:

@@ -18,8 +18,8 @@ with the longest prefix, so per-frame copies cost what the prefixes hold, not T)
 rolling hash. Within one frame the only possible duplicate is "extension of slot p by c" ==
 "slot j" (two extensions or two stays can never coincide because beam prefixes are distinct),
 so merging reduces to finding, for every slot j, the slot holding j's prefix minus its last
-token: a hash lookup, confirmed by comparing the token rows so that a hash collision can never
-merge two different prefixes.
+token: a lookup of a 62-bit hash, confirmed by the length and the last few tokens (a wrong merge
+would need two live prefixes that collide in both hashes and end alike).
 
 Shallow fusion: when y is extended by c the fused score gains alpha * log P_lm(c | y) and the
 length bonus beta (see `BeamSearchOptions.bonus_unit`); at the end alpha * log P_lm(</s> | y)
@@ -43,6 +43,7 @@ _HASH_MODULI = (2_147_483_647, 2_147_483_629)
 _HASH_BASES = (1_000_003, 999_983)
 _HASH_LOW_BITS = 31
 _BUFFER_GROWTH = 32  # token-buffer columns added at once
+_PREFIX_CHECK_TOKENS = 8  # trailing tokens compared to confirm a hash match (see _find_parent_slots)
 
 
 @dataclass
@@ -321,9 +322,12 @@ def _find_parent_slots(beams: _Beams, alive: torch.Tensor) -> tuple[torch.Tensor
     """For every slot j, the slot whose prefix is j's prefix minus its last token.
 
     Returns parent_slot [B, K] (long) and has_parent [B, K] (bool). The candidate comes from a
-    sorted-hash lookup (O(K log K), not a K x K comparison, so huge beams stay cheap); the
-    token rows are then compared so that a hash collision can never merge two prefixes. Dead
-    slots are neither parents nor children: they may hold stale copies of live prefixes.
+    sorted-hash lookup (O(K log K), not a K x K comparison, so huge beams stay cheap). A match
+    must also have the right length and agree on the last `_PREFIX_CHECK_TOKENS` tokens, so a
+    wrong merge would need a collision of both 31-bit hashes between two live prefixes that
+    also end alike. Checking a window instead of whole rows keeps the cost per frame constant
+    instead of growing with the prefix length (whole rows made the search quadratic in T).
+    Dead slots are neither parents nor children: they may hold stale copies of live prefixes.
     """
     # Live prefixes are distinct, so their hashes are distinct barring collisions; dead slots
     # get a key below every hash and every parent hash (the empty prefix's parent hash is -1).
@@ -333,13 +337,16 @@ def _find_parent_slots(beams: _Beams, alive: torch.Tensor) -> tuple[torch.Tensor
     parent_slot = order.gather(1, position)
     has_parent = (alive & (sorted_keys.gather(1, position) == beams.parent_hash)
                   & (beams.length.gather(1, parent_slot) == beams.length - 1))
-    rows = _flat_rows(parent_slot)
-    parent_tokens = beams.tokens.flatten(0, 1).index_select(0, rows).view(beams.tokens.shape)
-    column = torch.arange(beams.tokens.shape[2], device=beams.tokens.device)
-    # The parent has NO_TOKEN where the child has its last token; everything else must agree.
-    is_childs_last = column[None, None, :] == (beams.length - 1)[:, :, None]
-    same_prefix = ((beams.tokens == parent_tokens) | is_childs_last).all(dim=2)
-    return parent_slot, has_parent & same_prefix
+    # Columns of the tokens before the child's last one: the parent holds the same there.
+    back = torch.arange(1, _PREFIX_CHECK_TOKENS + 1, device=beams.tokens.device)
+    columns = (beams.length[:, :, None] - 1 - back).flatten(0, 1)  # [B*K, W]
+    in_prefix = columns >= 0
+    columns = columns.clamp(min=0)
+    flat = beams.tokens.flatten(0, 1)  # [B*K, L]
+    child_rows = torch.arange(flat.shape[0], device=flat.device)[:, None]
+    parent_rows = _flat_rows(parent_slot)[:, None]
+    same_end = ((flat[child_rows, columns] == flat[parent_rows, columns]) | ~in_prefix).all(dim=1)
+    return parent_slot, has_parent & same_end.view(parent_slot.shape)
 
 
 def _grow_token_buffer(tokens: torch.Tensor, width: int) -> torch.Tensor:
