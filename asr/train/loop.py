@@ -96,7 +96,7 @@ class Trainer:
         self.history: list[dict[str, Any]] = []
         self.train_seconds = 0.0
         self.nonfinite_in_row, self.nonfinite_total = 0, 0
-        self.writer = ScalarWriter(self.exp_dir, enabled=self.dist.is_main)
+        self.writer: ScalarWriter | None = None  # opened by train(), once the inputs have been checked
 
     # ------------------------------------------------------------------ set-up by subclasses
     def setup_model(self, model: torch.nn.Module) -> None:
@@ -308,6 +308,7 @@ class Trainer:
         """Run the remaining epochs; returns the path of model.pt (on the main process)."""
         log.info("%s; %d steps per epoch; device %s, %d process(es)", self.describe(),
                  self.steps_per_epoch, self.device, self.dist.world_size)
+        self.writer = ScalarWriter(self.exp_dir, enabled=self.dist.is_main)
         try:
             while self.epoch < self.run.epochs:
                 self._end_of_epoch(self._train_epoch())
