@@ -71,14 +71,7 @@ class ModelPackage:
 
     @classmethod
     def from_dict(cls, data: Any, source: str = "model") -> "ModelPackage":
-        if not isinstance(data, dict) or data.get("format") != PACKAGE_FORMAT:
-            raise ModelPackageError(f"{source}: not an asr model package")
-        version = data.get("version")
-        if not isinstance(version, int) or version > PACKAGE_VERSION:
-            raise ModelPackageError(
-                f"{source}: model package version {version!r} is newer than this asr supports "
-                f"({PACKAGE_VERSION}); upgrade asr"
-            )
+        check_package_header(data, PACKAGE_FORMAT, "model", source)
         try:
             package = cls(
                 model_config=AcousticModelConfig(**data["model_config"]),
@@ -102,6 +95,17 @@ class ModelPackage:
         """Read a package; any problem is a `ModelPackageError` naming the file."""
         path, data = read_package_file(path, "model")
         return cls.from_dict(data, source=path)
+
+
+def check_package_header(data: Any, expected_format: str, what: str, source: str) -> None:
+    """`ModelPackageError` unless `data` is a package dict of `expected_format` that this
+    version of asr can read."""
+    if not isinstance(data, dict) or data.get("format") != expected_format:
+        raise ModelPackageError(f"{source}: not an asr {what} package")
+    version = data.get("version")
+    if not isinstance(version, int) or version > PACKAGE_VERSION:
+        raise ModelPackageError(f"{source}: {what} package version {version!r} is newer than this asr "
+                                f"supports ({PACKAGE_VERSION}); upgrade asr")
 
 
 def read_package_file(path: str | os.PathLike, what: str) -> tuple[str, Any]:
@@ -154,11 +158,7 @@ class LmPackage:
 
     @classmethod
     def from_dict(cls, data: Any, source: str = "lm") -> "LmPackage":
-        if not isinstance(data, dict) or data.get("format") != LM_PACKAGE_FORMAT:
-            raise ModelPackageError(f"{source}: not an asr language-model package")
-        if not isinstance(data.get("version"), int) or data["version"] > PACKAGE_VERSION:
-            raise ModelPackageError(f"{source}: LM package version {data.get('version')!r} is newer than "
-                                    f"this asr supports ({PACKAGE_VERSION}); upgrade asr")
+        check_package_header(data, LM_PACKAGE_FORMAT, "language-model", source)
         try:
             package = cls(LanguageModelConfig(**data["model_config"]), tokenizer_from_dict(data["tokenizer"]),
                           data["state_dict"], data.get("config") or {}, data.get("info") or {})
