@@ -51,6 +51,20 @@ add_time() {  # FILE SECONDS: add SECONDS to the total kept in FILE (stage wall 
   echo $((before + $2)) > "$1.tmp.$$" && mv "$1.tmp.$$" "$1"
 }
 
+nest_sections() {  # OUT HEADER FILE...: write OUT atomically: HEADER, then every FILE with its headings one level down
+  local out=$1 header=$2 f
+  shift 2
+  mkdir -p "$(dirname "$out")"
+  {
+    printf '%s\n' "$header"
+    for f in "$@"; do
+      echo
+      sed 's/^#/##/' "$f"
+    done
+  } > "$out.tmp.$$"
+  mv "$out.tmp.$$" "$out"
+}
+
 begin_stage() { stage_start=$SECONDS; worked=0; }
 end_stage() {  # FILE: add this stage's wall time to FILE when it did some work
   [ "$worked" = 1 ] && add_time "$1" $((SECONDS - stage_start))
@@ -532,14 +546,7 @@ if stage_on 6; then
     log "stage 6: $exp/RESULTS.md is up to date: skipped"
   else
     worked=1
-    {
-      echo "# $corpus_title: $exp_name"
-      for f in "${parts[@]}"; do
-        echo
-        sed 's/^#/##/' "$f"  # each decoding's headings one level down
-      done
-    } > "$exp/RESULTS.md.tmp.$$"
-    mv "$exp/RESULTS.md.tmp.$$" "$exp/RESULTS.md"
+    nest_sections "$exp/RESULTS.md" "# $corpus_title: $exp_name" "${parts[@]}"
     write_if_changed "$exp/results.parts" "${parts[*]}" || true
     log "stage 6: wrote $exp/RESULTS.md"
   fi
@@ -550,19 +557,11 @@ if stage_on 6; then
     log "stage 6: $results is up to date: skipped"
   else
     worked=1
-    mkdir -p "$(dirname "$results")"
-    {
-      echo "# $corpus_title results (recipes/$recipe_name)"
-      echo
-      echo "Written by \`recipes/$recipe_name/run.sh\` stage 6: one section per experiment (exp/*/RESULTS.md),"
-      echo "each with a table per decoding: greedy CTC, and beam search + LSTM LM when stage 3 trained one."
-      echo "The published figures to compare with are in recipes/librispeech/README.md."
-      for f in "${sections[@]}"; do
-        echo
-        sed 's/^#/##/' "$f"  # each experiment's headings one level down
-      done
-    } > "$results.tmp.$$"
-    mv "$results.tmp.$$" "$results"
+    nest_sections "$results" "# $corpus_title results (recipes/$recipe_name)
+
+Written by \`recipes/$recipe_name/run.sh\` stage 6: one section per experiment (exp/*/RESULTS.md),
+each with a table per decoding: greedy CTC, and beam search + LSTM LM when stage 3 trained one.
+The published figures to compare with are in recipes/librispeech/README.md." "${sections[@]}"
     log "stage 6: wrote $results"
   fi
   end_stage "$exp/timing/score.seconds"

@@ -85,36 +85,12 @@ recipe_dir="$(cd "$(dirname "$0")" && pwd)"
 repo_dir="$(cd "$recipe_dir/../.." && pwd)"
 recipe_args=("$@")
 
-stage=0
-stop_stage=6
-workdir="$recipe_dir"
-results="$recipe_dir/RESULTS.md"
-data_root=
-mirror="https://www.openslr.org https://us.openslr.org https://openslr.elda.org"
-checksums="$recipe_dir/checksums.md5"
-keep_archives=true
+# shellcheck source=SCRIPTDIR/../lib/librispeech_defaults.sh
+. "$repo_dir/recipes/lib/librispeech_defaults.sh"
 train_sets="train-clean-100"
 dev_sets="dev-clean dev-other"
 test_sets="test-clean test-other"
-lm_corpus=download
 lm_config="$repo_dir/conf/lm/librispeech.yaml"
-lm_overrides=
-lm_exp_name=
-units=char
-nbpe=500
-config=
-overrides=
-speed_perturb=
-exp_name=
-beam=10
-lm_weights=
-word_bonuses=
-device=auto
-ngpu=1
-nnodes=1
-node_rank=0
-master_addr=localhost
-master_port=29500
 # shellcheck source=SCRIPTDIR/../lib/parse_options.sh
 . "$repo_dir/recipes/lib/parse_options.sh"
 

@@ -49,36 +49,13 @@ recipe_dir="$(cd "$(dirname "$0")" && pwd)"
 repo_dir="$(cd "$recipe_dir/../.." && pwd)"
 recipe_args=("$@")
 
-stage=0
-stop_stage=6
-workdir="$recipe_dir"
-results="$recipe_dir/RESULTS.md"
-data_root=
-mirror="https://www.openslr.org https://us.openslr.org https://openslr.elda.org"
-checksums="$repo_dir/recipes/librispeech/checksums.md5"
-keep_archives=true
+# shellcheck source=SCRIPTDIR/../lib/librispeech_defaults.sh
+. "$repo_dir/recipes/lib/librispeech_defaults.sh"
 train_sets="train-clean-5"
 dev_sets="dev-clean-2"
 test_sets=
-lm_corpus=download
 lm_config="$repo_dir/conf/lm/mini_librispeech.yaml"
-lm_overrides=
-lm_exp_name=
-units=char
-nbpe=500
 config="$repo_dir/conf/am/mini_librispeech.yaml"
-overrides=
-speed_perturb=
-exp_name=
-beam=10
-lm_weights=
-word_bonuses=
-device=auto
-ngpu=1
-nnodes=1
-node_rank=0
-master_addr=localhost
-master_port=29500
 # shellcheck source=SCRIPTDIR/../lib/parse_options.sh
 . "$repo_dir/recipes/lib/parse_options.sh"
 
