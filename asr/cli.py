@@ -380,9 +380,7 @@ def cmd_tune(args) -> int:
     if args.package:
         package = recognizer.package
         package.decoding = options.to_dict()
-        from asr.package import LmPackage
-
-        package.lm = LmPackage.load(args.lm).to_dict() if args.lm else package.lm
+        package.lm = recognizer.lm_package.to_dict()  # the LM the grid was searched with
         package.save(args.package)
         print(f"{args.package}: model package with its LM and these decoding defaults")
     return 0

@@ -68,7 +68,8 @@ class Recognizer:
         self.model = package.build_model().to(self.device)
         if lm is None and package.lm is not None and self.options.decoder == "beam":
             lm = LmPackage.from_dict(package.lm, source="the model package's LM")
-        self.lm = lm.build_model().to(self.device) if lm is not None and self.options.decoder == "beam" else None
+        self.lm_package = lm if self.options.decoder == "beam" else None
+        self.lm = self.lm_package.build_model().to(self.device) if self.lm_package is not None else None
         self.decoder = CtcDecoder(self.tokenizer, self.options, self.lm)
 
     @classmethod
@@ -101,11 +102,7 @@ class Recognizer:
         batch order). Unreadable audio gives a Result with `error` set and decoding goes on."""
         from tqdm import tqdm
 
-        batches = make_batches([u.duration * FRAMES_PER_SECOND for u in utterances], max_frames, 256, seed=None)
-        dataset = SpeechDataset(utterances)
-        loader = torch.utils.data.DataLoader(
-            dataset, batch_sampler=batches, collate_fn=collate, num_workers=num_workers,
-        )
+        loader = audio_batches(utterances, max_frames, num_workers)
         with tqdm(total=len(utterances), desc="decoding", unit="utt", disable=not progress) as bar:
             for batch in loader:
                 if len(batch):
@@ -115,6 +112,15 @@ class Recognizer:
                 for failure in batch.failures:
                     yield Result(utterances[failure.index].id, None, failure.reason)
                 bar.update(len(batch) + len(batch.failures))
+
+
+def audio_batches(utterances: Sequence[Utterance], max_frames: int,
+                  num_workers: int) -> torch.utils.data.DataLoader:
+    """Batches of utterance audio sorted by duration, each under `max_frames` padded 10 ms
+    frames; files that cannot be read come back in each `Batch.failures`."""
+    batches = make_batches([u.duration * FRAMES_PER_SECOND for u in utterances], max_frames, 256, seed=None)
+    return torch.utils.data.DataLoader(SpeechDataset(utterances), batch_sampler=batches, collate_fn=collate,
+                                       num_workers=num_workers)
 
 
 def _example(index: int, wave: torch.Tensor) -> Example:

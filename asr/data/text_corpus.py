@@ -95,4 +95,4 @@ def collate_sentences(sentences: Sequence[np.ndarray]) -> tuple[torch.Tensor, to
     (token 0) is prepended to the inputs and the sentence end (token 0) appended to the targets."""
     from asr.model.lm import LstmLM
 
-    return LstmLM.sentence_batch([s.tolist() for s in sentences])
+    return LstmLM.sentence_batch(sentences)

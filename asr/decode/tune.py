@@ -18,7 +18,7 @@ from asr.data.manifest import Utterance
 from asr.decode.decoder import CtcDecoder
 from asr.score import score_texts
 from asr.text import normalize_text
-from asr.transcribe import Recognizer
+from asr.transcribe import Recognizer, audio_batches
 
 log = logging.getLogger("asr")
 
@@ -34,14 +34,8 @@ class GridPoint:
 def cache_log_probs(recognizer: Recognizer, utterances: Sequence[Utterance], max_frames: int,
                     num_workers: int) -> tuple[list[str], list[torch.Tensor]]:
     """(ids, log-probs [T', V] on CPU) of every readable utterance."""
-    from asr.data.dataset import SpeechDataset, collate
-    from asr.data.sampler import FRAMES_PER_SECOND, make_batches
-
-    batches = make_batches([u.duration * FRAMES_PER_SECOND for u in utterances], max_frames, 256, seed=None)
-    loader = torch.utils.data.DataLoader(SpeechDataset(utterances), batch_sampler=batches,
-                                         collate_fn=collate, num_workers=num_workers)
     ids, outputs = [], []
-    for batch in tqdm(loader, desc="acoustic model", unit="batch", leave=False):
+    for batch in tqdm(audio_batches(utterances, max_frames, num_workers), desc="acoustic model", unit="batch", leave=False):
         if not len(batch):
             continue
         log_probs, lengths = recognizer.log_probs(batch.waveforms, batch.waveform_lengths)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
@@ -52,7 +53,7 @@ class LstmLM(nn.Module):
         return self.output(self.dropout(out))
 
     @staticmethod
-    def sentence_batch(sentences: Sequence[Sequence[int]], device: torch.device | str = "cpu"
+    def sentence_batch(sentences: Sequence[Sequence[int]] | Sequence[np.ndarray], device: torch.device | str = "cpu"
                        ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(inputs [B, L+1], targets [B, L+1] padded with -100, lengths [B]) for token lists."""
         lengths = torch.tensor([len(s) + 1 for s in sentences], dtype=torch.long)
@@ -60,7 +61,7 @@ class LstmLM(nn.Module):
         inputs = torch.zeros(len(sentences), width, dtype=torch.long)
         targets = torch.full((len(sentences), width), -100, dtype=torch.long)
         for row, tokens in enumerate(sentences):
-            tokens = torch.as_tensor(list(tokens), dtype=torch.long)
+            tokens = torch.as_tensor(tokens, dtype=torch.long)  # lists and numpy arrays alike
             inputs[row, 1: len(tokens) + 1] = tokens
             targets[row, : len(tokens)] = tokens
             targets[row, len(tokens)] = LstmLM.BOUNDARY

@@ -15,7 +15,7 @@ import torch
 from asr.config import to_dict
 from asr.data.dataset import Batch, SpeechDataset, collate
 from asr.data.manifest import Utterance, read_manifest
-from asr.data.sampler import FRAMES_PER_SECOND, DurationBucketSampler
+from asr.data.sampler import FRAMES_PER_SECOND, make_batches
 from asr.decode.greedy import ctc_greedy_search
 from asr.errors import AsrError
 from asr.features import GlobalCMVN, LogMel, SpecAugment, load_cmvn_stats, save_cmvn_stats
@@ -131,10 +131,9 @@ class AcousticTrainer(Trainer):
         if not self.dev_utts:
             return {}
         utts = self.dev_utts
-        sampler = DurationBucketSampler([u.duration * FRAMES_PER_SECOND for u in utts],
-                                        self.config.data.max_frames, self.config.data.max_batch_size,
-                                        shuffle=False)
-        loader = make_loader(SpeechDataset(utts, self.tokenizer), list(sampler), collate,
+        batches = make_batches([u.duration * FRAMES_PER_SECOND for u in utts], self.config.data.max_frames,
+                               self.config.data.max_batch_size, seed=None)
+        loader = make_loader(SpeechDataset(utts, self.tokenizer), batches, collate,
                              self.config.data.num_workers, False)
         total_loss, count, refs, hyps = 0.0, 0, {}, {}
         for batch in loader:

@@ -11,7 +11,7 @@ from typing import Sequence
 import torch
 
 from asr.config import to_dict
-from asr.data.sampler import DurationBucketSampler
+from asr.data.sampler import make_batches
 from asr.data.text_corpus import TokenCorpus, collate_sentences, read_text_lines
 from asr.model.lm import LanguageModelConfig, LstmLM
 from asr.package import LmPackage
@@ -80,10 +80,10 @@ class LanguageModelTrainer(Trainer):
         the end of each sentence, as SRILM's ppl does; words are whitespace-separated."""
         if self.dev_corpus is None:
             return {}
-        sampler = DurationBucketSampler((self.dev_corpus.lengths() + 1).tolist(), self.config.data.max_tokens,
-                                        self.config.data.max_batch_size, shuffle=False)
+        batches = make_batches((self.dev_corpus.lengths() + 1).tolist(), self.config.data.max_tokens,
+                               self.config.data.max_batch_size, seed=None)
         total, tokens = 0.0, 0
-        for batch in make_loader(self.dev_corpus, list(sampler), collate_sentences, 0, False):
+        for batch in make_loader(self.dev_corpus, batches, collate_sentences, 0, False):
             losses, mask = self._token_losses(self.model, batch)
             total += float((losses * mask).sum())
             tokens += int(mask.sum())

@@ -49,6 +49,7 @@ import torch
 
 from asr.decode.beam import BeamSearchOptions, ctc_prefix_beam_search
 from asr.model.lm import LanguageModelConfig, LstmLM
+from asr.results import cpu_model
 from asr.text import CharTokenizer
 
 FRAME_SECONDS = 0.03  # the acoustic model's output rate (3 stacked 10 ms frames)
@@ -342,15 +343,6 @@ def run_pyctcdecode(python: Path, emissions: Path, beams: Sequence[int], utteran
 
 
 # --------------------------------------------------------------------------------- report
-def cpu_model() -> str:
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown CPU"
-
-
 def load_average() -> str:
     try:
         return " ".join(f"{x:.2f}" for x in os.getloadavg())
