@@ -54,3 +54,15 @@ def atomic_torch_save(obj: object, path: str | os.PathLike) -> None:
 
     with atomic_open(path, "wb") as f:
         torch.save(obj, f)
+
+
+def remove_stale_temporaries(folder: str | os.PathLike) -> list[Path]:
+    """Delete the temporary files that `atomic_open` leaves in `folder` when the writing
+    process is killed before its rename; returns the ones removed. Call it only where no
+    other process is writing into `folder` at the same time."""
+    removed = []
+    for path in Path(folder).glob(".*.tmp"):
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+            removed.append(path)
+    return removed

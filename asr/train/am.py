@@ -126,6 +126,19 @@ class AcousticTrainer(Trainer):
             return None
         return self._ctc_loss(self.ddp_model, batch, train=True)[0]
 
+    def split_batch(self, batch: Batch) -> list[tuple[Batch, float]] | None:
+        """Halves by utterance, weighted by their share of the rows (the CTC loss is a mean
+        over utterances); used by the trainer when a batch runs out of memory."""
+        if len(batch) < 2:
+            return None
+        halves = []
+        for rows in (slice(0, len(batch) // 2), slice(len(batch) // 2, None)):
+            waves, tokens = batch.waveform_lengths[rows], batch.token_lengths[rows]
+            half = Batch(batch.indices[rows], batch.waveforms[rows, :int(waves.max())], waves,
+                         batch.tokens[rows, :max(int(tokens.max()), 1)], tokens, [])
+            halves.append((half, len(half) / len(batch)))
+        return halves
+
     def evaluate(self) -> dict[str, float]:
         """Dev CTC loss (same normalization as training) and greedy WER in %."""
         if not self.dev_utts:

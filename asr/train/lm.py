@@ -75,6 +75,20 @@ class LanguageModelTrainer(Trainer):
         losses, mask = self._token_losses(self.ddp_model, batch)
         return losses.sum() / mask.sum()
 
+    def split_batch(self, batch) -> list[tuple[tuple[torch.Tensor, ...], float]] | None:
+        """Halves by sentence; each half's weight is its share of the target tokens, because
+        the loss is a mean over the batch's tokens."""
+        inputs, targets, lengths = batch
+        if len(lengths) < 2:
+            return None
+        tokens = (targets != -100).sum()
+        halves = []
+        for rows in (slice(0, len(lengths) // 2), slice(len(lengths) // 2, None)):
+            width = int(lengths[rows].max())
+            half = (inputs[rows, :width], targets[rows, :width], lengths[rows])
+            halves.append((half, float((half[1] != -100).sum() / tokens)))
+        return halves
+
     def evaluate(self) -> dict[str, float]:
         """Dev cross-entropy per token (nats), perplexity per token and per word. Both count
         the end of each sentence, as SRILM's ppl does; words are whitespace-separated."""

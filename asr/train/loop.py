@@ -2,14 +2,15 @@
 
 `Trainer` owns what does not depend on the model: devices and DDP, the experiment folder,
 logs, AdamW with warm-up and decay, autocast, gradient clipping, skipping non-finite steps,
-atomic checkpoints with the whole training state (so a killed run resumed with --resume ends
-with the same weights as one that never stopped), per-epoch evaluation, weight snapshots and
-their averaging. A subclass says what a batch's loss is, how to evaluate and what to package.
+splitting (or skipping) batches that run out of memory, atomic checkpoints with the whole
+training state (so a killed run resumed with --resume ends with the same weights as one that
+never stopped), per-epoch evaluation, weight snapshots and their averaging. A subclass says what a batch's loss is, how to evaluate and what to package.
 """
 
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import random
 import time
@@ -21,7 +22,7 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from asr.atomic import atomic_open
+from asr.atomic import atomic_open, remove_stale_temporaries
 from asr.config import dump_config, to_dict
 from asr.data.sampler import DurationBucketSampler
 from asr.errors import AsrError
@@ -37,6 +38,13 @@ log = logging.getLogger("asr")
 
 class TrainingStopped(AsrError):
     """Training cannot go on (e.g. too many non-finite losses in a row); a checkpoint was written."""
+
+
+def is_out_of_memory(err: BaseException) -> bool:
+    """torch raises OutOfMemoryError for CUDA; other allocators (MPS, some CPU paths) raise a
+    plain RuntimeError whose message says so."""
+    return isinstance(err, torch.OutOfMemoryError) or (
+        isinstance(err, RuntimeError) and "out of memory" in str(err).lower())
 
 
 def seed_everything(seed: int) -> None:
@@ -96,6 +104,7 @@ class Trainer:
         self.history: list[dict[str, Any]] = []
         self.train_seconds = 0.0
         self.nonfinite_in_row, self.nonfinite_total = 0, 0
+        self.oom_split, self.oom_skipped = 0, 0  # batches that ran out of memory: split / dropped
         self.writer: ScalarWriter | None = None  # opened by train(), once the inputs have been checked
 
     # ------------------------------------------------------------------ set-up by subclasses
@@ -119,6 +128,8 @@ class Trainer:
             step, optim.warmup_steps, self.total_steps, optim.schedule, optim.final_lr_ratio))
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
         self.grad_clip = optim.grad_clip
+        if self.dist.is_main:  # left by a run killed while it wrote a checkpoint
+            remove_stale_temporaries(self.ckpt_dir)
         if self.resume:
             self._restore(load_checkpoint(self.last_ckpt))
 
@@ -132,6 +143,17 @@ class Trainer:
     def batch_loss(self, batch: Any) -> torch.Tensor | None:
         """The training loss of a batch (None for a batch with nothing usable in it)."""
         raise NotImplementedError
+
+    def split_batch(self, batch: Any) -> list[tuple[Any, float]] | None:
+        """Two halves of `batch`, each with the weight of its loss in the whole batch's loss
+        (so that their accumulated gradients equal the batch's), or None when it cannot be
+        split. Used when a batch runs out of memory; the default cannot split."""
+        return None
+
+    def loss_items(self, batch: Any) -> float:
+        """How many items `batch_loss` averages over (with DDP, ranks are weighted by it so the
+        step equals one on the global batch); the default weights all ranks alike."""
+        return 1.0
 
     def evaluate(self) -> dict[str, float]:
         """Dev metrics after an epoch (main process only); {} without a dev set."""
@@ -152,6 +174,7 @@ class Trainer:
             "epoch": self.epoch, "batches_done": self.batches_done, "epoch_loss": self.epoch_loss,
             "step": self.step, "rng": rng_state(), "history": self.history,
             "train_seconds": self.train_seconds, "nonfinite_total": self.nonfinite_total,
+            "oom_split": self.oom_split, "oom_skipped": self.oom_skipped,
             "config": to_dict(self.config),
         }
 
@@ -169,6 +192,7 @@ class Trainer:
         self.history = state["history"]
         self.train_seconds = state["train_seconds"]
         self.nonfinite_total = state.get("nonfinite_total", 0)
+        self.oom_split, self.oom_skipped = state.get("oom_split", 0), state.get("oom_skipped", 0)
         set_rng_state(state["rng"])
         if state.get("config") != to_dict(self.config):
             log.warning("the config differs from the one the checkpoint was trained with")
@@ -180,12 +204,59 @@ class Trainer:
             save_checkpoint(self.last_ckpt, self._state())
 
     # ------------------------------------------------------------------ training
+    def _backward(self, pieces: list[tuple[Any, float]]) -> torch.Tensor | None:
+        """Forward and backward of each (piece, weight), gradients accumulated; returns the
+        weighted sum of the pieces' losses (None when no piece had a loss)."""
+        total = None
+        for number, (piece, weight) in enumerate(pieces):
+            # with DDP only the last backward all-reduces: every rank reduces once per step
+            # however many pieces its batch was split into
+            last = number == len(pieces) - 1
+            sync = self.ddp_model.no_sync() if self.dist.enabled and not last else contextlib.nullcontext()
+            with sync:
+                loss = self.batch_loss(piece)
+                if loss is None:
+                    continue
+                self.scaler.scale(loss * weight).backward()
+            total = loss.detach() * weight if total is None else total + loss.detach() * weight
+        return total
+
+    def _backward_within_memory(self, batch: Any) -> torch.Tensor | None:
+        """`_backward` of the batch; when it runs out of memory, of its halves, quarters, ...
+        Gradients of a failed attempt are discarded, so the result equals the whole batch's.
+        A batch that fails even one item at a time is skipped (None) and logged."""
+        pieces = [(batch, self.dist.loss_weight(self.loss_items(batch)))]  # DDP: global-batch mean
+        while True:
+            try:
+                return self._backward(pieces)
+            except RuntimeError as err:
+                if not is_out_of_memory(err):
+                    raise
+            # outside the except block, so the traceback's references to tensors are gone
+            self.optimizer.zero_grad(set_to_none=True)
+            gc.collect()
+            if self.device.type == "cuda":
+                torch.cuda.empty_cache()
+            halves = [self.split_batch(piece) for piece, _ in pieces]
+            if any(h is None for h in halves):
+                if self.dist.enabled:  # skipping alone would leave the other ranks waiting in all-reduce
+                    raise TrainingStopped(f"step {self.step}: out of memory on a batch that cannot be split; "
+                                          f"resume from {self.last_ckpt} with a smaller batch budget "
+                                          "(data.max_frames or data.max_tokens)")
+                self.oom_skipped += 1
+                log.warning("step %d: out of memory even split into %d pieces; batch skipped (%d so far)",
+                            self.step, len(pieces), self.oom_skipped)
+                return None
+            if len(pieces) == 1:
+                self.oom_split += 1
+            pieces = [(half, weight * share) for h, (_, weight) in zip(halves, pieces) for half, share in h]
+            log.warning("step %d: out of memory; retrying the batch in %d pieces", self.step, len(pieces))
+
     def _train_step(self, batch: Any) -> float | None:
         """One optimizer step; returns the loss, or None when the step was skipped."""
-        loss = self.batch_loss(batch)
+        loss = self._backward_within_memory(batch)
         if loss is None:
             return None
-        self.scaler.scale(loss).backward()
         self.scaler.unscale_(self.optimizer)
         grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
         finite = bool(torch.isfinite(loss) & torch.isfinite(grad_norm))
