@@ -102,29 +102,39 @@ class AcousticTrainer(Trainer):
         return make_loader(dataset, batches, collate, self.config.data.num_workers, self.device.type == "cuda")
 
     def _features(self, batch: Batch, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """(features [B, T, n_mels] on the training device, frame lengths [B] on the CPU).
+
+        The lengths are counted on the host from the sample counts: packing the sequences needs
+        them there, and reading them back from the GPU would make every step wait for it."""
         waves = batch.waveforms.to(self.device, non_blocking=True)
         lengths = batch.waveform_lengths.to(self.device, non_blocking=True)
         with torch.no_grad():
-            feats, frame_lengths = self.logmel(waves, lengths)
-            feats = self.cmvn(feats, frame_lengths)
+            feats, device_lengths = self.logmel(waves, lengths)
+            feats = self.cmvn(feats, device_lengths)
             if train and self.specaug is not None:
-                feats = self.specaug(feats, frame_lengths)
-        return feats, frame_lengths
+                feats = self.specaug(feats, device_lengths)
+        return feats, self.logmel.num_frames(batch.waveform_lengths)
 
     def _ctc_loss(self, model: torch.nn.Module, batch: Batch, train: bool):
         feats, frame_lengths = self._features(batch, train)
         with self.autocast():
             log_probs, out_lengths = model(feats, frame_lengths)
+        # lengths on the CPU, as ctc_loss wants them (CUDA ones it would copy back, waiting for
+        # the GPU); output frames per utterance as in stack_frames
+        stack = self.model_config.stack
         loss = torch.nn.functional.ctc_loss(
-            log_probs.transpose(0, 1).float(), batch.tokens.to(self.device), out_lengths,
-            batch.token_lengths.to(self.device), blank=self.tokenizer.BLANK, reduction="mean",
-            zero_infinity=True)
+            log_probs.transpose(0, 1).float(), batch.tokens.to(self.device, non_blocking=True),
+            (frame_lengths + stack - 1) // stack, batch.token_lengths, blank=self.tokenizer.BLANK,
+            reduction="mean", zero_infinity=True)
         return loss, log_probs, out_lengths
 
     def batch_loss(self, batch: Batch) -> torch.Tensor | None:
         if not len(batch):
             return None
         return self._ctc_loss(self.ddp_model, batch, train=True)[0]
+
+    def loss_items(self, batch: Batch) -> float:
+        return float(len(batch))  # the CTC loss is a mean over utterances
 
     def split_batch(self, batch: Batch) -> list[tuple[Batch, float]] | None:
         """Halves by utterance, weighted by their share of the rows (the CTC loss is a mean

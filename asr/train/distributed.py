@@ -47,6 +47,23 @@ class DistributedContext:
         dist.all_reduce(tensor)
         return tensor.tolist()
 
+    def loss_weight(self, count: float) -> torch.Tensor | float:
+        """The factor for this rank's loss when that loss is a mean over `count` items (utterances,
+        tokens): world_size * count / (count summed over ranks); 1.0 without DDP.
+
+        DDP averages gradients over ranks, so a per-rank mean weights every rank's batch alike;
+        duration-bucketed batches hold different numbers of items, and an item on a small batch
+        would count more. Weighted like this, the averaged gradient is the gradient of the mean
+        over the items of all ranks, as if one process had trained on the global batch. The sum
+        stays a device tensor (no copy to the host), so the step does not wait for the GPU.
+        """
+        if not self.enabled:
+            return 1.0
+        device = f"cuda:{self.local_rank}" if dist.get_backend() == "nccl" else "cpu"
+        total = torch.full((), float(count), dtype=torch.float32, device=device)  # a fill, not a copy
+        dist.all_reduce(total)
+        return float(self.world_size * count) / total
+
     def close(self) -> None:
         if self.enabled and dist.is_initialized():
             dist.destroy_process_group()
