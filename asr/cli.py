@@ -138,10 +138,21 @@ def _add_decoding_options(p) -> None:
 def _add_decode(sub) -> None:
     p = sub.add_parser("decode", help="decode a manifest into hypotheses",
                        description="Decode every utterance of a manifest; writes hypotheses JSONL "
-                                   "{id, text}. Unreadable files are reported, skipped and counted.")
+                                   "{id, text} in manifest order. Unreadable files are reported, skipped "
+                                   "and counted.",
+                       epilog="Restarting: hypotheses go to OUT.partial as they are made, a line at a time; "
+                              "OUT appears (atomically) only when every utterance is done, so it is never "
+                              "half written. If the job is killed, run the same command again: it keeps "
+                              "the complete lines of OUT.partial (a line cut off by the kill is dropped), "
+                              "decodes only the utterances missing there, and each utterance is in OUT once. "
+                              "OUT.partial from another model, LM, decoding options or manifest is "
+                              "discarded; --overwrite discards it always. Skipped (unreadable) files "
+                              "are tried again on a restart.")
     p.add_argument("--model", required=True, help="model package (EXP/model.pt)")
     p.add_argument("--manifest", required=True, help="manifest to decode")
     p.add_argument("--out", required=True, help="hypotheses JSONL to write")
+    p.add_argument("--overwrite", action="store_true",
+                   help="start afresh, ignoring what a killed run left in OUT.partial")
     p.add_argument("--num-workers", type=int, default=2, help="audio loading processes (default: 2)")
     _add_decoding_options(p)
 
@@ -329,21 +340,40 @@ def _recognizer(args, model_path: str | None):
     return Recognizer.from_file(model_path, device=args.device, options=options, lm_path=args.lm)
 
 
+def _file_identity(path: str | None) -> list | None:
+    """What tells one model file from another, cheaply: its path, size and modification time."""
+    if path is None:
+        return None
+    stat = os.stat(path)
+    return [os.path.abspath(path), stat.st_size, stat.st_mtime_ns]
+
+
 def cmd_decode(args) -> int:
-    from asr.atomic import atomic_open
     from asr.data.manifest import read_manifest
+    from asr.data.partial import PartialOutput
 
     utterances = read_manifest(args.manifest)
     recognizer = _recognizer(args, args.model)
+    what = {"model": _file_identity(args.model), "lm": _file_identity(args.lm),
+            "options": recognizer.options.to_dict(), "manifest": os.path.abspath(args.manifest)}
+    output = PartialOutput(args.out, what, overwrite=args.overwrite)
+    ids = {u.id for u in utterances}
+    earlier = sum(utt_id in ids for utt_id in output.done)
+    if earlier:
+        print(f"asr: resuming: {earlier} of {len(utterances)} utterances already decoded in {output.path}",
+              file=sys.stderr)
+    todo = [u for u in utterances if u.id not in output.done]
     failed = 0
-    with atomic_open(args.out) as out:
-        for result in recognizer.decode_utterances(utterances, args.batch_frames, args.num_workers):
+    try:
+        for result in recognizer.decode_utterances(todo, args.batch_frames, args.num_workers) if todo else ():
             if result.text is None:
                 failed += 1
                 print(f"asr: skipped {result.id}: {result.error}", file=sys.stderr)
                 continue
-            out.write(json.dumps(result.to_json(), ensure_ascii=False) + "\n")
-    decoded = len(utterances) - failed
+            output.add(result.to_json())
+    finally:
+        output.close()
+    decoded = output.finish(u.id for u in utterances)
     print(f"decoded {decoded} of {len(utterances)} utterances -> {args.out}"
           + (f" ({failed} skipped: unreadable)" if failed else ""), file=sys.stderr)
     if decoded == 0:

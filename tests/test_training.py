@@ -8,7 +8,6 @@ import os
 import subprocess
 import sys
 
-
 from asr.audio import audio_info
 from asr.config import load_config
 from asr.package import ModelPackage
