@@ -59,17 +59,21 @@ def load_audio(
     """
     path = os.fspath(path)
     try:
-        with sf.SoundFile(path) as f:
+        f = sf.SoundFile(path)
+    except Exception as err:  # soundfile raises several types (LibsndfileError, RuntimeError, ...)
+        raise AudioError(path, _open_error_reason(path, err)) from None
+    try:
+        with f:
             rate = f.samplerate
             start = int(round(offset * rate))
             if start:
                 f.seek(min(start, f.frames))
             frames = -1 if duration is None else int(round(duration * rate))
             data = f.read(frames=frames, dtype="float32", always_2d=True)
-    except AudioError:
-        raise
     except Exception as err:
-        raise AudioError(path, _open_error_reason(path, err)) from None
+        # the header was fine but the data is not: typically a file cut short (a truncated FLAC)
+        detail = str(err).splitlines()[0].strip() if str(err) else type(err).__name__
+        raise AudioError(path, f"damaged or truncated audio data ({detail})") from None
     if data.shape[0] == 0:
         raise AudioError(path, "contains no audio samples" if not offset else f"no audio at offset {offset}s")
     samples = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
