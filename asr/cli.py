@@ -215,6 +215,56 @@ def _add_download(sub) -> None:
     p.add_argument("--extract", type=Path, metavar="DIR", help="also unpack the archive into DIR")
 
 
+def _range(text: str) -> tuple[float, float]:
+    low, sep, high = text.partition(",")
+    try:
+        return (float(low), float(high)) if sep else (float(low), float(low))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected LOW,HIGH, got {text!r}") from None
+
+
+def _names(text: str | None) -> list[str] | None:
+    """A comma-separated list; None when not given."""
+    return [x.strip() for x in text.split(",") if x.strip()] if text else None
+
+
+def _add_synth(sub) -> None:
+    p = sub.add_parser(
+        "synth", help="make a synthetic speech corpus from text",
+        description="Speak sentences (one a line, .txt or .txt.gz) with many voices (espeak-ng accents x "
+                    "variants, flite, festival: those installed) and augment them (speed, room reverberation, "
+                    "noise, telephone band). Writes one split in LibriSpeech's layout, OUT/SPLIT/SPEAKER/CHAPTER/"
+                    "*.flac + .trans.txt, and the manifest OUT/SPLIT.jsonl. Each split has its own voices: dev "
+                    "and test voices never occur in train. Deterministic for a seed; a rerun makes only the "
+                    "missing files, and a larger --num/--hours extends the split.",
+        epilog="Example: asr synth --text ../shared/data/text/lm_train.txt.gz --out corpus --split train --hours 10")
+    p.add_argument("--text", type=Path, required=True, help="sentences, one a line (.txt or .txt.gz)")
+    p.add_argument("--out", type=Path, required=True, help="corpus folder")
+    p.add_argument("--split", choices=["train", "dev", "test"], required=True, help="which split to make")
+    size = p.add_mutually_exclusive_group(required=True)
+    size.add_argument("--num", type=int, help="utterances to make")
+    size.add_argument("--hours", type=float, help="hours of speech to make (estimated from the text length)")
+    p.add_argument("--min-words", type=int, default=4, help="shortest sentence, in words (default: 4)")
+    p.add_argument("--max-words", type=int, default=24, help="longest sentence, in words (default: 24)")
+    p.add_argument("--skip", type=int, default=0, help="ignore the first N lines of the text")
+    p.add_argument("--stop", type=int, help="ignore the lines from number N on")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="processes (default: all cores)")
+    p.add_argument("--families", help="comma-separated engines to use: espeak,flite,festival (default: all installed)")
+    p.add_argument("--voices", help="comma-separated voices (family:name, e.g. espeak:en-us+f3,flite:slt) to use "
+                                    "instead of the split's own: the held-out split is then up to you")
+    g = p.add_argument_group("augmentation (ranges LOW,HIGH drawn uniformly per utterance)")
+    g.add_argument("--no-augment", action="store_true", help="voice variation only: no speed change, room, "
+                                                             "noise or telephone band")
+    g.add_argument("--speed", type=_range, default=(0.9, 1.1), help="speed factor (default: 0.9,1.1)")
+    g.add_argument("--reverb-prob", type=float, default=0.3, help="share in a synthetic room (default: 0.3)")
+    g.add_argument("--rt60", type=_range, default=(0.2, 0.8), help="its reverberation time, s (default: 0.2,0.8)")
+    g.add_argument("--noise-prob", type=float, default=0.5, help="share with white/pink/babble noise (default: 0.5)")
+    g.add_argument("--snr", type=_range, default=(5.0, 30.0), help="its SNR in dB (default: 5,30)")
+    g.add_argument("--telephone-prob", type=float, default=0.1,
+                   help="share through an 8 kHz, 300-3400 Hz telephone band (default: 0.1)")
+
+
 def _add_results(sub) -> None:
     p = sub.add_parser("results", help="write a recipe's RESULTS.md",
                        description="Write RESULTS.md from `asr score --json` summaries and the model package.")
@@ -236,7 +286,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for add in (_add_download, _add_prepare, _add_cmvn, _add_tokenizer, _add_train, _add_train_lm, _add_decode, _add_tune, _add_score, _add_transcribe,
-                _add_results):
+                _add_results, _add_synth):
         add(sub)
     return parser
 
@@ -490,8 +540,25 @@ def cmd_results(args) -> int:
     return 0
 
 
+def cmd_synth(args) -> int:
+    import dataclasses
+
+    from asr.data.synth.corpus import SynthOptions, synthesize_corpus
+
+    options = SynthOptions.clean() if args.no_augment else dataclasses.replace(
+        SynthOptions(), speed=args.speed, reverb_prob=args.reverb_prob, rt60=args.rt60,
+        noise_prob=args.noise_prob, snr_db=args.snr, telephone_prob=args.telephone_prob)
+    summary = synthesize_corpus(args.text, args.out, args.split, num=args.num, hours=args.hours, seed=args.seed,
+                                min_words=args.min_words, max_words=args.max_words, skip=args.skip,
+                                stop=args.stop, families=_names(args.families), voices=_names(args.voices),
+                                options=options, jobs=max(1, args.jobs))
+    print(f"{summary.manifest}: {summary.made + summary.existing} utterances, {summary.hours:.2f} h "
+          f"({summary.made} made now, {summary.existing} already there, {summary.failed} failed)")
+    return 0
+
+
 COMMANDS = {"tune": cmd_tune, "train-lm": cmd_train_lm, "cmvn": cmd_cmvn, "tokenizer": cmd_tokenizer, "download": cmd_download, "results": cmd_results, "prepare": cmd_prepare, "train": cmd_train, "decode": cmd_decode, "score": cmd_score,
-            "transcribe": cmd_transcribe}
+            "transcribe": cmd_transcribe, "synth": cmd_synth}
 
 
 def main(argv: list[str] | None = None) -> int:

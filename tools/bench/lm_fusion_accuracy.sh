@@ -24,10 +24,12 @@ on() { [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ]; }
 voices="en-us+m1,en-us+f2,en-gb+m3,en-gb+f4,en-gb-scotland+m2,en-029+f1,en-gb-x-rp+m4,en-us-nyc+f3,en-gb-x-gbclan+m5,en-gb-x-gbcwmd+f5"
 
 if on 0; then
-  python "$repo/tools/synth_corpus.py" --text "$text/lm_train.txt.gz" --num 3000 --max-words 12 --out synth/train --seed 1 --voices "$voices"
-  python "$repo/tools/synth_corpus.py" --text "$text/lm_dev.txt" --num 150 --max-words 12 --stop 800 --out synth/dev --seed 2 --voices "$voices"
-  python "$repo/tools/synth_corpus.py" --text "$text/lm_dev.txt" --num 200 --max-words 12 --skip 800 --out synth/test --seed 3 --voices "$voices"
-  for s in train dev test; do [ -s data/$s.jsonl ] || asr prepare folder synth/$s --out data --name $s; done
+  # the same 10 voices in every set, no augmentation (--voices overrides the tool's held-out voice split)
+  synth=(--max-words 12 --out synth --voices "$voices" --no-augment)
+  python "$repo/tools/synth_corpus.py" --text "$text/lm_train.txt.gz" --split train --num 3000 --seed 1 "${synth[@]}"
+  python "$repo/tools/synth_corpus.py" --text "$text/lm_dev.txt" --split dev --num 150 --stop 800 --seed 2 "${synth[@]}"
+  python "$repo/tools/synth_corpus.py" --text "$text/lm_dev.txt" --split test --num 200 --skip 800 --seed 3 "${synth[@]}"
+  for s in train dev test; do [ -s data/$s.jsonl ] || asr prepare librispeech synth/$s --out data; done
 fi
 if on 1 && [ ! -s exp/am/model.pt ]; then
   resume=(); [ -e exp/am/checkpoints/last.pt ] && resume=(--resume)
