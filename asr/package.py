@@ -103,8 +103,11 @@ def check_package_header(data: Any, expected_format: str, what: str, source: str
     if not isinstance(data, dict) or data.get("format") != expected_format:
         raise ModelPackageError(f"{source}: not an asr {what} package")
     version = data.get("version")
-    if not isinstance(version, int) or version > PACKAGE_VERSION:
-        raise ModelPackageError(f"{source}: {what} package version {version!r} is newer than this asr "
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise ModelPackageError(f"{source}: {what} package has no valid version number ({version!r}); "
+                                "the file is damaged or was not written by asr")
+    if version > PACKAGE_VERSION:
+        raise ModelPackageError(f"{source}: {what} package version {version} is newer than this asr "
                                 f"supports ({PACKAGE_VERSION}); upgrade asr")
 
 

@@ -17,6 +17,7 @@ from typing import Iterable
 
 from asr.atomic import atomic_open
 from asr.errors import ManifestError
+from asr.text import normalize_text
 
 
 @dataclass
@@ -92,7 +93,9 @@ def _parse_line(line: str, where: str, base: Path) -> Utterance:
 def read_manifest(path: str | os.PathLike, require_text: bool = False) -> list[Utterance]:
     """Read and validate a manifest. Raises `ManifestError` naming the file and line on any
     problem: missing file, no utterances, malformed JSON, missing or mistyped fields,
-    duplicate ids, and (with `require_text`) an empty transcript."""
+    duplicate ids, and (with `require_text`) an empty transcript or one with nothing left after
+    `normalize_text` (characters outside the token set are normalized: é -> E, 42 -> FORTY TWO,
+    others become word breaks)."""
     path = Path(path)
     lines = read_jsonl_lines(path, "manifest")
     base = path.resolve().parent
@@ -107,6 +110,10 @@ def read_manifest(path: str | os.PathLike, require_text: bool = False) -> list[U
             raise ManifestError(f"{where}: duplicate id {utt.id!r} (first on line {seen[utt.id]})")
         if require_text and not utt.text.strip():
             raise ManifestError(f"{where}: utterance {utt.id!r} has an empty transcript")
+        if require_text and not normalize_text(utt.text):
+            # e.g. a transcript in another script: training on it would teach the model silence
+            raise ManifestError(f"{where}: utterance {utt.id!r}: transcript {utt.text[:40]!r} has no "
+                                "characters of the token set (A-Z, apostrophe) after normalization")
         seen[utt.id] = number
         utterances.append(utt)
     if not utterances:
