@@ -128,7 +128,9 @@ def _add_decoding_options(p) -> None:
                    help="apply the LM by rescoring the N-best list of a search without it (instead of "
                         "shallow fusion inside the search)")
     g.add_argument("--token-top-k", type=int, help="expand only the k most probable tokens per frame")
-    g.add_argument("--token-min-logprob", type=float, help="expand only tokens with at least this log-prob")
+    g.add_argument("--token-min-logprob", type=float,
+                   help="expand only tokens with at least this log-prob (default: -5, as pyctcdecode; "
+                        "--token-min-logprob=-inf: every token)")
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
     p.add_argument("--threads", type=int, default=0, help="CPU threads for torch (default: torch's choice)")
     p.add_argument("--batch-frames", type=int, default=60000,

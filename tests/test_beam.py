@@ -19,6 +19,7 @@ import torch
 
 from asr.decode.beam import BeamSearchOptions, Hypothesis, ctc_prefix_beam_search
 from asr.decode.greedy import ctc_greedy_search
+from asr.decode.schedule import plan_frames
 
 NEG_INF = float("-inf")
 
@@ -303,6 +304,64 @@ def test_finite_beam_equals_python_reference(options):
         expected = reference_prefix_beam_search(log_probs[b, :length], options, lm)[: options.nbest]
         assert [tuple(h.tokens) for h in results[b]] == [labels for labels, _ in expected]
         assert [h.score for h in results[b]] == pytest.approx([score for _, score in expected], abs=1e-6)
+
+
+def blank_heavy_log_probs(batch: int, time: int, vocab: int, seed: int) -> torch.Tensor:
+    """Like a trained CTC model: 60% of frames confidently blank, runs of them long and short;
+    the others peak (more or less sharply) on a token, sometimes with a close runner-up."""
+    generator = torch.Generator().manual_seed(seed)
+    is_blank = torch.rand(batch, time, generator=generator) < 0.6
+    path = torch.where(is_blank, 0, torch.randint(1, vocab, (batch, time), generator=generator))
+    peak = 2.0 + 8.0 * torch.rand(batch, time, 1, generator=generator)
+    logits = torch.randn(batch, time, vocab, generator=generator)
+    logits += peak * torch.nn.functional.one_hot(path, vocab)
+    return logits.double().log_softmax(-1)
+
+
+@pytest.mark.parametrize("options", [
+    BeamSearchOptions(beam_size=4, nbest=4, token_min_logprob=-3.0),
+    BeamSearchOptions(beam_size=6, nbest=3, token_min_logprob=-5.0, token_top_k=2),
+    BeamSearchOptions(beam_size=5, nbest=5, token_min_logprob=-4.0, lm_weight=0.7, length_bonus=0.5,
+                      bonus_unit="word", word_delimiter=1),
+], ids=["min-logprob", "min-logprob-top-k", "min-logprob-lm"])
+def test_pruned_search_skipping_blank_frames_equals_python_reference(options):
+    # Frames where no token passes token_min_logprob are not stepped through one by one but applied
+    # in closed form (asr.decode.schedule); the reference steps through every frame.
+    vocab = 6
+    log_probs = blank_heavy_log_probs(6, 40, vocab, seed=31)
+    lengths = torch.tensor([40, 23, 1, 0, 37, 12])
+    lm = ToyLM(vocab, seed=32) if options.lm_weight else None
+    schedule = plan_frames(log_probs, lengths, options.token_top_k, options.token_min_logprob)
+    assert 0 < schedule.steps < 40  # the inputs do have frames to skip
+    results = ctc_prefix_beam_search(log_probs, lengths, options, lm=lm)
+    for b, length in enumerate(lengths.tolist()):
+        expected = reference_prefix_beam_search(log_probs[b, :length], options, lm)[: options.nbest]
+        assert [tuple(h.tokens) for h in results[b]] == [labels for labels, _ in expected]
+        assert [h.score for h in results[b]] == pytest.approx([score for _, score in expected], abs=1e-6)
+        for h in results[b] if length else []:  # pruning only loses alignments: a lower bound
+            assert h.ctc_score <= exact_ctc_log_prob(log_probs[b], length, h.tokens) + 1e-9
+
+
+def test_run_quantities_equal_frame_by_frame_recursion():
+    vocab = 5
+    log_probs = blank_heavy_log_probs(3, 30, vocab, seed=41)
+    lengths = torch.tensor([30, 17, 4])
+    schedule = plan_frames(log_probs, lengths, None, -3.0)
+    for b, length in enumerate(lengths.tolist()):
+        frames = log_probs[b, :length]
+        expanded = [t for t in range(length) if frames[t, 1:].max() >= -3.0]
+        bounds = [-1, *expanded, length]
+        assert schedule.active[b].sum() == len(expanded)
+        for step in range(len(expanded) + 1):
+            run = range(bounds[step] + 1, bounds[step + 1])
+            for c in range(1, vocab):  # start from p_b = log 0.3, p_nb = log 0.7 and step frame by frame
+                p_b, p_nb = math.log(0.3), math.log(0.7)
+                for t in run:
+                    p_b, p_nb = logsumexp([p_b, p_nb]) + float(frames[t, 0]), p_nb + float(frames[t, c])
+                closed_b = logsumexp([math.log(0.3) + float(schedule.run_blank[b, step]),
+                                      math.log(0.7) + float(schedule.run_to_blank[b, step, c])])
+                closed_nb = math.log(0.7) + float(schedule.run_repeat[b, step, c])
+                assert (closed_b, closed_nb) == pytest.approx((p_b, p_nb), abs=1e-9)
 
 
 def test_batch_equals_one_utterance_at_a_time():

@@ -35,6 +35,8 @@ from typing import Any, Literal, Protocol
 
 import torch
 
+from asr.decode.schedule import FrameSchedule, plan_frames
+
 NO_TOKEN = -1  # padding of the token buffer, and the "last token" of the empty prefix
 
 # Two 31-bit polynomial hashes packed into one int64: products stay below 2**62 so nothing
@@ -43,7 +45,6 @@ _HASH_MODULI = (2_147_483_647, 2_147_483_629)
 _HASH_BASES = (1_000_003, 999_983)
 _HASH_LOW_BITS = 31
 _BUFFER_GROWTH = 32  # token-buffer columns added at once
-_PREFIX_CHECK_TOKENS = 8  # trailing tokens compared to confirm a hash match (see _find_parent_slots)
 
 
 @dataclass
@@ -149,6 +150,7 @@ class _Beams:
     last: torch.Tensor  # long, NO_TOKEN for the empty prefix
     prefix_hash: torch.Tensor  # long, hash of tokens[:length]
     parent_hash: torch.Tensor  # long, hash of tokens[:length - 1]; NO_TOKEN for the empty prefix
+    tail: torch.Tensor  # long, the last few tokens (+1) packed into bits (see _tail_bits); 0 when empty
     lm_score: torch.Tensor  # sum of log P_lm(y_i | y_<i) over the prefix
     bonus_count: torch.Tensor  # tokens or words counted for the length bonus (float)
     lm_next: torch.Tensor | None  # [B, K, V] cached log P_lm(. | prefix); None without LM
@@ -179,11 +181,12 @@ def ctc_prefix_beam_search(log_probs: torch.Tensor, lengths: torch.Tensor, optio
     batch, _, vocab = log_probs.shape
     options.check(vocab, blank)
     device, dtype = log_probs.device, log_probs.dtype
-    lengths = lengths.to(device)
+    schedule = plan_frames(log_probs, lengths.to(device), options.token_top_k, options.token_min_logprob, blank)
     beams, lm_state = _initial_beams(batch, options.beam_size, vocab, device, dtype, lm)
-    frames_to_run = int(lengths.max()) if batch else 0
-    for t in range(frames_to_run):
-        beams, lm_state = _search_step(beams, log_probs[:, t], t, t < lengths, options, lm, lm_state, blank)
+    for step in range(schedule.steps):
+        beams = _stay_through_run(beams, schedule, step)
+        beams, lm_state = _search_step(beams, schedule, step, options, lm, lm_state, blank)
+    beams = _stay_through_run(beams, schedule, schedule.steps)
     return _final_hypotheses(beams, options, lm, lm_state)
 
 
@@ -207,7 +210,7 @@ def _initial_beams(batch: int, beam_size: int, vocab: int, device: torch.device,
         log_p_blank=log_p_blank,
         log_p_nonblank=torch.full(shape, float("-inf"), device=device, dtype=dtype),
         tokens=torch.full((batch, beam_size, 1), NO_TOKEN, device=device, dtype=_token_dtype(vocab)),
-        length=longs(0), last=longs(NO_TOKEN), prefix_hash=longs(0), parent_hash=longs(NO_TOKEN),
+        length=longs(0), last=longs(NO_TOKEN), prefix_hash=longs(0), parent_hash=longs(NO_TOKEN), tail=longs(0),
         lm_score=torch.zeros(shape, device=device, dtype=dtype),
         bonus_count=torch.zeros(shape, device=device, dtype=dtype),
         lm_next=lm_next,
@@ -215,39 +218,59 @@ def _initial_beams(batch: int, beam_size: int, vocab: int, device: torch.device,
     return beams, lm_state
 
 
-def _search_step(beams: _Beams, frame: torch.Tensor, t: int, active: torch.Tensor, options: BeamSearchOptions,
+def _stay_through_run(beams: _Beams, schedule: FrameSchedule, step: int) -> _Beams:
+    """Apply the run of frames that extend nothing, before `step` (see asr.decode.schedule):
+    every prefix stays, so only its two probabilities change."""
+    if schedule.run_blank is None:
+        return beams
+    last = beams.last.clamp(min=0)  # the empty prefix has p_nb = -inf: its column does not matter
+    repeat = schedule.run_repeat[:, step].gather(1, last)
+    to_blank = schedule.run_to_blank[:, step].gather(1, last)
+    beams.log_p_blank = torch.logaddexp(beams.log_p_blank + schedule.run_blank[:, step, None],
+                                        beams.log_p_nonblank + to_blank)
+    beams.log_p_nonblank = beams.log_p_nonblank + repeat
+    return beams
+
+
+def _search_step(beams: _Beams, schedule: FrameSchedule, step: int, options: BeamSearchOptions,
                  lm: LanguageModelScorer | None, lm_state: Any, blank: int) -> tuple[_Beams, Any]:
-    """Advance every utterance by frame t: frame [B, V] log-probs, active [B] bool."""
+    """Advance every active utterance by its frame of this step."""
+    frame, active = schedule.frames[:, step], schedule.active[:, step]  # [B, V], [B]
     batch, beam_size = beams.length.shape
-    if beams.tokens.shape[2] <= t:  # before frame t no prefix is longer than t: room for sure otherwise
+    if beams.tokens.shape[2] <= step:  # a prefix gains at most one token per step: room otherwise
         beams.tokens = _grow_token_buffer(beams.tokens, int(beams.length.max()) + 1)
     alive = beams.ctc_score() > float("-inf")
 
     # Staying on the same prefix: blank, or a repeat of its last token.
-    stay_blank = beams.ctc_score() + frame[:, blank, None]
+    ctc_score = beams.ctc_score()
+    stay_blank = ctc_score + frame[:, blank, None]
     repeat = frame.gather(1, beams.last.clamp(min=0))
     stay_nonblank = torch.where(beams.last >= 0, beams.log_p_nonblank + repeat, float("-inf"))
 
     # Extending by token c: after the same token only from alignments ending in blank.
-    ext_tokens, ext_frame = _extension_tokens(frame, options, blank)  # [B, C]
+    ext_tokens, ext_frame = schedule.extensions(step, blank)  # [B, C]
     num_ext = ext_tokens.shape[1]
     same_as_last = ext_tokens[:, None, :] == beams.last[:, :, None]  # [B, K, C]
     ext_nonblank = torch.where(same_as_last, beams.log_p_blank[:, :, None],
-                               beams.ctc_score()[:, :, None]) + ext_frame[:, None, :]
+                               ctc_score[:, :, None]) + ext_frame[:, None, :]
 
     stay_nonblank, ext_nonblank = _merge_extensions_into_beam(
         beams, alive, stay_nonblank, ext_nonblank, ext_tokens, frame.shape[1])
 
-    # Fused scores of all K + K*C candidates; the best K per utterance survive.
-    ext_lm = (torch.zeros_like(ext_nonblank) if beams.lm_next is None  # [B, K, C]
-              else beams.lm_next.gather(2, ext_tokens[:, None, :].expand(-1, beam_size, -1)))
-    ext_bonus = _bonus_increment(beams.last, ext_tokens, options)  # [B, K, C]
-    stay_fused = (torch.logaddexp(stay_blank, stay_nonblank)
-                  + _weighted(options.lm_weight, beams.lm_score) + options.length_bonus * beams.bonus_count)
-    ext_fused = (ext_nonblank + _weighted(options.lm_weight, beams.lm_score[:, :, None] + ext_lm)
-                 + options.length_bonus * (beams.bonus_count[:, :, None] + ext_bonus))
-    fused = torch.cat([stay_fused, ext_fused.flatten(1)], dim=1)
-    chosen = fused.topk(beam_size, dim=1).indices  # [B, K]
+    # Fused scores of all K + K*C candidates; the best K per utterance survive. Terms with a
+    # zero weight are left out rather than multiplied by 0 (fewer ops; no 0 * -inf = nan).
+    stay_fused, ext_fused = torch.logaddexp(stay_blank, stay_nonblank), ext_nonblank
+    ext_lm = ext_bonus = None
+    if beams.lm_next is not None:
+        ext_lm = beams.lm_next.gather(2, ext_tokens[:, None, :].expand(-1, beam_size, -1))  # [B, K, C]
+        if options.lm_weight:
+            stay_fused = stay_fused + options.lm_weight * beams.lm_score
+            ext_fused = ext_fused + options.lm_weight * (beams.lm_score[:, :, None] + ext_lm)
+    if options.length_bonus:
+        ext_bonus = _bonus_increment(beams.last, ext_tokens, options)  # [B, K, C]
+        stay_fused = stay_fused + options.length_bonus * beams.bonus_count
+        ext_fused = ext_fused + options.length_bonus * (beams.bonus_count[:, :, None] + ext_bonus)
+    chosen = _best_candidates(stay_fused, ext_fused.flatten(1), beam_size)  # [B, K]
     # Finished utterances keep their beam: every slot "stays" on itself with unchanged scores.
     keep_all = torch.arange(beam_size, device=chosen.device).expand(batch, -1)
     chosen = torch.where(active[:, None], chosen, keep_all)
@@ -259,12 +282,13 @@ def _search_step(beams: _Beams, frame: torch.Tensor, t: int, active: torch.Tenso
 
     new = beams.gather(source_slot)
     new.log_p_blank = torch.where(is_extension, float("-inf"), stay_blank.gather(1, source_slot))
-    candidates_nonblank = torch.cat([stay_nonblank, ext_nonblank.flatten(1)], dim=1)
-    new.log_p_nonblank = candidates_nonblank.gather(1, chosen)
+    new.log_p_nonblank = torch.where(is_extension, ext_nonblank.flatten(1).gather(1, ext_index),
+                                     stay_nonblank.gather(1, source_slot))
     new.log_p_blank = torch.where(active[:, None], new.log_p_blank, beams.log_p_blank)
     new.log_p_nonblank = torch.where(active[:, None], new.log_p_nonblank, beams.log_p_nonblank)
     _append_token(new, is_extension, new_token,
-                  ext_lm.flatten(1).gather(1, ext_index), ext_bonus.flatten(1).gather(1, ext_index))
+                  None if ext_lm is None else ext_lm.flatten(1).gather(1, ext_index),
+                  None if ext_bonus is None else ext_bonus.flatten(1).gather(1, ext_index))
 
     is_new_prefix = is_extension & (new.ctc_score() > float("-inf"))
     if lm is not None:
@@ -272,22 +296,14 @@ def _search_step(beams: _Beams, frame: torch.Tensor, t: int, active: torch.Tenso
     return new, lm_state
 
 
-def _extension_tokens(frame: torch.Tensor, options: BeamSearchOptions,
-                      blank: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Token ids that may extend a prefix at this frame [B, C], and their log-probs [B, C]
-    (-inf where token_min_logprob rules a token out)."""
-    batch, vocab = frame.shape
-    if options.token_top_k is not None and options.token_top_k < vocab - 1:
-        without_blank = frame.clone()
-        without_blank[:, blank] = float("-inf")
-        ext_tokens = without_blank.topk(options.token_top_k, dim=1).indices
-    else:
-        every_token = torch.arange(vocab, device=frame.device)
-        ext_tokens = torch.cat([every_token[:blank], every_token[blank + 1:]]).expand(batch, -1)
-    ext_frame = frame.gather(1, ext_tokens)
-    if options.token_min_logprob is not None:
-        ext_frame = ext_frame.masked_fill(ext_frame < options.token_min_logprob, float("-inf"))
-    return ext_tokens, ext_frame
+def _best_candidates(stay: torch.Tensor, extension: torch.Tensor, beam_size: int) -> torch.Tensor:
+    """Indices of the beam_size best of cat([stay, extension], 1) per row: stay [B, K],
+    extension [B, N] -> [B, K]. Takes the best K extensions first, so the full candidate row is
+    never copied."""
+    ext_best, ext_position = extension.topk(min(beam_size, extension.shape[1]), dim=1)
+    top = torch.cat([stay, ext_best], dim=1).topk(beam_size, dim=1).indices
+    from_ext = top >= beam_size
+    return torch.where(from_ext, beam_size + ext_position.gather(1, (top - beam_size).clamp(min=0)), top)
 
 
 def _merge_extensions_into_beam(beams: _Beams, alive: torch.Tensor, stay_nonblank: torch.Tensor,
@@ -323,10 +339,11 @@ def _find_parent_slots(beams: _Beams, alive: torch.Tensor) -> tuple[torch.Tensor
 
     Returns parent_slot [B, K] (long) and has_parent [B, K] (bool). The candidate comes from a
     sorted-hash lookup (O(K log K), not a K x K comparison, so huge beams stay cheap). A match
-    must also have the right length and agree on the last `_PREFIX_CHECK_TOKENS` tokens, so a
-    wrong merge would need a collision of both 31-bit hashes between two live prefixes that
-    also end alike. Checking a window instead of whole rows keeps the cost per frame constant
-    instead of growing with the prefix length (whole rows made the search quadratic in T).
+    must also have the right length and agree on the tokens before the child's last one that
+    the packed tails hold (7 of them for up to 127 tokens), so a wrong merge would need a
+    collision of both 31-bit hashes between two live prefixes that also end alike. Comparing
+    a fixed window rather than whole rows keeps the cost per frame constant instead of growing
+    with the prefix length (whole rows made the search quadratic in T).
     Dead slots are neither parents nor children: they may hold stale copies of live prefixes.
     """
     # Live prefixes are distinct, so their hashes are distinct barring collisions; dead slots
@@ -335,18 +352,18 @@ def _find_parent_slots(beams: _Beams, alive: torch.Tensor) -> tuple[torch.Tensor
     sorted_keys, order = keys.sort(dim=1)
     position = torch.searchsorted(sorted_keys, beams.parent_hash.contiguous()).clamp(max=keys.shape[1] - 1)
     parent_slot = order.gather(1, position)
+    bits, mask = _tail_bits(beams.tokens.dtype)
     has_parent = (alive & (sorted_keys.gather(1, position) == beams.parent_hash)
-                  & (beams.length.gather(1, parent_slot) == beams.length - 1))
-    # Columns of the tokens before the child's last one: the parent holds the same there.
-    back = torch.arange(1, _PREFIX_CHECK_TOKENS + 1, device=beams.tokens.device)
-    columns = (beams.length[:, :, None] - 1 - back).flatten(0, 1)  # [B*K, W]
-    in_prefix = columns >= 0
-    columns = columns.clamp(min=0)
-    flat = beams.tokens.flatten(0, 1)  # [B*K, L]
-    child_rows = torch.arange(flat.shape[0], device=flat.device)[:, None]
-    parent_rows = _flat_rows(parent_slot)[:, None]
-    same_end = ((flat[child_rows, columns] == flat[parent_rows, columns]) | ~in_prefix).all(dim=1)
-    return parent_slot, has_parent & same_end.view(parent_slot.shape)
+                  & (beams.length.gather(1, parent_slot) == beams.length - 1)
+                  & ((beams.tail.gather(1, parent_slot) & (mask >> bits)) == (beams.tail >> bits)))
+    return parent_slot, has_parent
+
+
+def _tail_bits(token_dtype: torch.dtype) -> tuple[int, int]:
+    """Bits per token in `_Beams.tail` and the mask of the bits it keeps: as many whole tokens
+    (id + 1, so 0 means "none") as fit in 63 bits."""
+    bits = min(torch.iinfo(token_dtype).bits, 32)
+    return bits, (1 << (63 // bits * bits)) - 1
 
 
 def _grow_token_buffer(tokens: torch.Tensor, width: int) -> torch.Tensor:
@@ -391,18 +408,23 @@ def _bonus_increment(last: torch.Tensor, ext_tokens: torch.Tensor,
 
 
 def _append_token(new: _Beams, is_extension: torch.Tensor, token: torch.Tensor,
-                  lm_logprob: torch.Tensor, bonus: torch.Tensor) -> None:
+                  lm_logprob: torch.Tensor | None, bonus: torch.Tensor | None) -> None:
     """In place: append `token` [B, K] to the slots that are extensions (their other fields
-    were copied from the parent)."""
+    were copied from the parent); lm_logprob and bonus [B, K] are what they add (None: nothing
+    is tracked)."""
     # Column `length` holds NO_TOKEN in every row, so stays may "write" NO_TOKEN there too.
     written = torch.where(is_extension, token, NO_TOKEN).to(new.tokens.dtype)
     new.tokens.scatter_(2, new.length[:, :, None], written[:, :, None])
     new.parent_hash = torch.where(is_extension, new.prefix_hash, new.parent_hash)
     new.prefix_hash = torch.where(is_extension, _extend_hash(new.prefix_hash, token), new.prefix_hash)
     new.length = new.length + is_extension.long()
+    bits, mask = _tail_bits(new.tokens.dtype)
+    new.tail = torch.where(is_extension, ((new.tail << bits) | (token + 1)) & mask, new.tail)
     new.last = torch.where(is_extension, token, new.last)
-    new.lm_score = torch.where(is_extension, new.lm_score + lm_logprob, new.lm_score)
-    new.bonus_count = new.bonus_count + torch.where(is_extension, bonus.to(new.bonus_count.dtype), 0.0)
+    if lm_logprob is not None:
+        new.lm_score = torch.where(is_extension, new.lm_score + lm_logprob, new.lm_score)
+    if bonus is not None:
+        new.bonus_count = new.bonus_count + torch.where(is_extension, bonus.to(new.bonus_count.dtype), 0.0)
 
 
 def _extend_hash(prefix_hash: torch.Tensor, token: torch.Tensor) -> torch.Tensor:

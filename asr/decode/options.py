@@ -9,6 +9,10 @@ from typing import Any, Literal
 from asr.config import from_dict
 
 DECODERS = ("greedy", "beam")
+# Tokens whose frame log-prob is below this are not expanded by the beam search (pyctcdecode's
+# default too): it drops extensions a trained model gives under 0.7% and lets the search skip
+# frames where only blank passes. -inf expands every token.
+DEFAULT_TOKEN_MIN_LOGPROB = -5.0
 
 
 @dataclass
@@ -22,7 +26,7 @@ class DecodingOptions:
     rescore: bool = False  # apply the LM by rescoring the N-best list instead of inside the search
     rescore_nbest: int = 0  # hypotheses kept for rescoring (0: the beam size)
     token_top_k: int | None = None  # expand only the k most probable tokens per frame
-    token_min_logprob: float | None = None  # ... and only tokens at least this probable
+    token_min_logprob: float | None = DEFAULT_TOKEN_MIN_LOGPROB  # ... and only tokens at least this probable
 
     def updated(self, changes: dict[str, Any]) -> "DecodingOptions":
         """A copy with `changes` applied (None values are ignored), validated."""

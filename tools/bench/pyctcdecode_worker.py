@@ -48,13 +48,14 @@ def main() -> None:
     runs = []
     for beam in args.beams:
         texts = []
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         for frames in utterances:
             beams = decoder.decode_beams(frames, beam_width=beam, beam_prune_logp=args.beam_prune_logp,
                                          token_min_logp=args.token_min_logp)
             texts.append(beams[0][0])
-        seconds = time.perf_counter() - start
-        runs.append({"beam": beam, "utterances": count, "seconds": seconds, "texts": texts})
+        seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
+        runs.append({"beam": beam, "utterances": count, "seconds": seconds, "cpu_seconds": cpu_seconds,
+                     "texts": texts})
     print(json.dumps({"pyctcdecode": version("pyctcdecode"), "numpy": np.__version__, "runs": runs}))
 
 
