@@ -80,4 +80,6 @@ def load_audio(
     if not np.isfinite(samples).all():
         raise AudioError(path, "contains NaN or infinite sample values")
     samples = resample(np.ascontiguousarray(samples, dtype=np.float32), rate, sample_rate)
+    if samples.size == 0:  # a few samples at an absurd header rate (a damaged header) resample to none
+        raise AudioError(path, f"{data.shape[0]} samples at {rate} Hz: too short to use")
     return torch.from_numpy(np.ascontiguousarray(samples))
