@@ -13,13 +13,17 @@ FRAMES_PER_SECOND = 100  # 10 ms feature hop
 
 
 def make_batches(sizes: Sequence[float], max_total: float, max_batch_size: int,
-                 seed: int | None, sort_noise: float = 0.1) -> list[list[int]]:
+                 seed: int | None, sort_noise: float = 0.05) -> list[list[int]]:
     """Group item indices into batches of similar size.
 
     Items are sorted by size times a random factor in [1 - noise, 1 + noise] (fresh per
     `seed`; no noise and no shuffling when `seed` is None), cut into batches whose padded
     size (batch size x largest item) stays within `max_total`, and the batch order is
     shuffled. An item larger than the whole budget gets a batch of its own.
+
+    The noise trades padding for variety: on train-clean-100-like durations with 60,000-frame
+    batches, 0.1 pads 9.2% of the frames and 0.05 pads 4.8% (tools/bench/train_throughput.py),
+    with about 5% fewer, fuller batches; batches still differ from epoch to epoch.
     """
     rng = random.Random(seed)
     if seed is None:

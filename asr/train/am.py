@@ -119,14 +119,18 @@ class AcousticTrainer(Trainer):
         feats, frame_lengths = self._features(batch, train)
         with self.autocast():
             log_probs, out_lengths = model(feats, frame_lengths)
+        return self.ctc_loss(log_probs, frame_lengths, batch), log_probs, out_lengths
+
+    def ctc_loss(self, log_probs: torch.Tensor, frame_lengths: torch.Tensor, batch: Batch) -> torch.Tensor:
+        """Mean over utterances of CTC loss / target length. log_probs [B, T', V], frame_lengths
+        [B] (10 ms frames, on the CPU)."""
         # lengths on the CPU, as ctc_loss wants them (CUDA ones it would copy back, waiting for
         # the GPU); output frames per utterance as in stack_frames
         stack = self.model_config.stack
-        loss = torch.nn.functional.ctc_loss(
+        return torch.nn.functional.ctc_loss(
             log_probs.transpose(0, 1).float(), batch.tokens.to(self.device, non_blocking=True),
             (frame_lengths + stack - 1) // stack, batch.token_lengths, blank=self.tokenizer.BLANK,
             reduction="mean", zero_infinity=True)
-        return loss, log_probs, out_lengths
 
     def batch_loss(self, batch: Batch) -> torch.Tensor | None:
         if not len(batch):
