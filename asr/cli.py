@@ -204,6 +204,39 @@ def _add_transcribe(sub) -> None:
     p.add_argument("files", nargs="+", help="audio files")
     p.add_argument("--model", help="model package (EXP/model.pt)")
     p.add_argument("--format", choices=["txt", "json"], default="txt", help="output format (default: txt)")
+    p.add_argument("--segment-over", type=float, default=60.0, metavar="SECONDS",
+                   help="files longer than this are read block by block and cut into segments at pauses "
+                        "by the streaming recognizer (bounded memory), one line per segment with its "
+                        "times: PATH<TAB>START-END<TAB>TEXT (default: 60; 0: never)")
+    _add_streaming_options(p)
+    _add_decoding_options(p)
+
+
+def _add_streaming_options(p) -> None:
+    g = p.add_argument_group("streaming (chunked BiLSTM; see asr stream --help)")
+    g.add_argument("--chunk-ms", type=float, default=240.0, help="chunk length (default: 240 ms)")
+    g.add_argument("--right-context-ms", type=float, default=120.0,
+                   help="right context seen with each chunk (default: 120 ms)")
+    g.add_argument("--endpoint-ms", type=float, default=800.0,
+                   help="a pause (blank output) this long ends a segment (default: 800 ms; 0: never)")
+
+
+def _add_stream(sub) -> None:
+    p = sub.add_parser(
+        "stream", help="recognize an audio file (or the microphone) as a stream, with partial results",
+        description="Streaming recognition with the same model as asr transcribe, run chunk by chunk: "
+                    "audio is fed in real time (or --as-fast-as-possible), partial results are updated in "
+                    "place on a terminal, and each segment closed by a pause is printed with its start and "
+                    "end times: [START - END] TEXT (or JSON lines with --format json). Latency is about "
+                    "--chunk-ms + --right-context-ms + 25 ms.")
+    p.add_argument("file", nargs="?", help="audio file (wav, flac, ogg, mp3; any sample rate)")
+    p.add_argument("--mic", action="store_true",
+                   help="read the default microphone instead of a file (needs: pip install 'asr[mic]')")
+    p.add_argument("--model", help="model package (EXP/model.pt)")
+    p.add_argument("--as-fast-as-possible", action="store_true",
+                   help="feed the file as fast as it is recognized instead of in real time")
+    p.add_argument("--format", choices=["txt", "json"], default="txt", help="output format (default: txt)")
+    _add_streaming_options(p)
     _add_decoding_options(p)
 
 
@@ -287,7 +320,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"asr {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for add in (_add_download, _add_prepare, _add_cmvn, _add_tokenizer, _add_train, _add_train_lm, _add_decode, _add_tune, _add_score, _add_transcribe,
+    for add in (_add_download, _add_prepare, _add_cmvn, _add_tokenizer, _add_train, _add_train_lm, _add_decode, _add_tune, _add_score, _add_transcribe, _add_stream,
                 _add_results, _add_synth):
         add(sub)
     return parser
@@ -481,14 +514,25 @@ def cmd_score(args) -> int:
     return 0
 
 
+def _streaming_recognizer(args, recognizer):
+    from asr.decode.stream import StreamingRecognizer
+
+    return StreamingRecognizer(recognizer, chunk_ms=args.chunk_ms, right_context_ms=args.right_context_ms,
+                               endpoint_ms=args.endpoint_ms)
+
+
 def cmd_transcribe(args) -> int:
     from asr.transcribe import utterances_from_files
 
     utterances, failures = utterances_from_files(args.files)
     for failure in failures:
         print(f"asr: {failure.error}", file=sys.stderr)
+    long_files = [u for u in utterances if args.segment_over and u.duration > args.segment_over]
+    utterances = [u for u in utterances if u not in long_files]
+    recognizer = _recognizer(args, args.model) if utterances or long_files else None
+    for utt in long_files:
+        failures += _transcribe_long(args, recognizer, utt.audio)
     if utterances:
-        recognizer = _recognizer(args, args.model)
         results = {r.id: r for r in recognizer.decode_utterances(utterances, args.batch_frames, 0,
                                                                   progress=len(utterances) > 20)}
         for utt in utterances:  # print in the order given
@@ -503,6 +547,70 @@ def cmd_transcribe(args) -> int:
             else:
                 print(f"{utt.audio}\t{result.text}")
     return 1 if failures else 0
+
+
+def _transcribe_long(args, recognizer, path: str) -> list:
+    """Transcribe one long file block by block in segments; returns [] or [the error]."""
+    from asr.audio_stream import read_blocks
+    from asr.errors import AudioError
+
+    streaming = _streaming_recognizer(args, recognizer)
+    segments = []
+    try:
+        for block in read_blocks(path, block_seconds=10.0):
+            segments += streaming.accept_waveform(block)
+        segments += streaming.final()
+    except AudioError as err:
+        print(f"asr: {err}", file=sys.stderr)
+        return [err]
+    if args.format == "json":
+        print(json.dumps({"file": path, "text": " ".join(s.text for s in segments),
+                          "segments": [s.to_json() for s in segments]}, ensure_ascii=False))
+    else:
+        for segment in segments:
+            print(f"{path}\t{segment.start:.2f}-{segment.end:.2f}\t{segment.text}")
+    return []
+
+
+def cmd_stream(args) -> int:
+    import time
+
+    if args.mic == bool(args.file):
+        raise AsrError("give an audio file or --mic (one of them)")
+    streaming = _streaming_recognizer(args, _recognizer(args, args.model))
+    live = sys.stdout.isatty() and args.format == "txt"
+    clear_line = "\r\033[K" if live else ""  # partial results are rewritten in place on a terminal
+
+    def show(segments) -> None:
+        for segment in segments:
+            if args.format == "json":
+                print(json.dumps(segment.to_json(), ensure_ascii=False), flush=True)
+            else:
+                print(f"{clear_line}[{segment.start:7.2f} - {segment.end:7.2f}] {segment.text}", flush=True)
+        if live:
+            print(f"{clear_line}{streaming.partial()}", end="", flush=True)
+
+    if args.mic:
+        from asr.microphone import microphone_blocks
+
+        blocks = microphone_blocks()
+    else:
+        from asr.audio_stream import read_blocks
+
+        blocks = read_blocks(args.file, block_seconds=0.1)
+    started, fed = time.monotonic(), 0.0
+    try:
+        for block in blocks:
+            if not (args.as_fast_as_possible or args.mic):  # keep pace with a real-time source
+                time.sleep(max(0.0, started + fed - time.monotonic()))
+            fed += len(block) / 16000
+            show(streaming.accept_waveform(block))
+    except KeyboardInterrupt:
+        pass
+    show(streaming.final())
+    if live:
+        print(clear_line, end="", flush=True)
+    return 0
 
 
 def cmd_download(args) -> int:
@@ -559,7 +667,7 @@ def cmd_synth(args) -> int:
     return 0
 
 
-COMMANDS = {"tune": cmd_tune, "train-lm": cmd_train_lm, "cmvn": cmd_cmvn, "tokenizer": cmd_tokenizer, "download": cmd_download, "results": cmd_results, "prepare": cmd_prepare, "train": cmd_train, "decode": cmd_decode, "score": cmd_score,
+COMMANDS = {"stream": cmd_stream, "tune": cmd_tune, "train-lm": cmd_train_lm, "cmvn": cmd_cmvn, "tokenizer": cmd_tokenizer, "download": cmd_download, "results": cmd_results, "prepare": cmd_prepare, "train": cmd_train, "decode": cmd_decode, "score": cmd_score,
             "transcribe": cmd_transcribe, "synth": cmd_synth}
 
 

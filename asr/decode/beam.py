@@ -178,16 +178,43 @@ def ctc_prefix_beam_search(log_probs: torch.Tensor, lengths: torch.Tensor, optio
     -> per utterance up to `options.nbest` hypotheses, best fused score first. Computation
     stays on log_probs' device; frames at or past an utterance's length are ignored.
     """
-    batch, _, vocab = log_probs.shape
-    options.check(vocab, blank)
-    device, dtype = log_probs.device, log_probs.dtype
-    schedule = plan_frames(log_probs, lengths.to(device), options.token_top_k, options.token_min_logprob, blank)
-    beams, lm_state = _initial_beams(batch, options.beam_size, vocab, device, dtype, lm)
-    for step in range(schedule.steps):
-        beams = _stay_through_run(beams, schedule, step)
-        beams, lm_state = _search_step(beams, schedule, step, options, lm, lm_state, blank)
-    beams = _stay_through_run(beams, schedule, schedule.steps)
-    return _final_hypotheses(beams, options, lm, lm_state)
+    search = PrefixBeamSearch(log_probs.shape[0], log_probs.shape[2], options, lm, blank,
+                              log_probs.device, log_probs.dtype)
+    search.advance(log_probs, lengths)
+    return search.hypotheses()
+
+
+class PrefixBeamSearch:
+    """The search in incremental form, for streaming: `advance` with each new block of frames,
+    `hypotheses` at any time. Feeding an utterance in blocks gives the same result as feeding it
+    at once (up to float rounding where a run of skipped frames spans two blocks)."""
+
+    def __init__(self, batch: int, vocab: int, options: BeamSearchOptions, lm: LanguageModelScorer | None = None,
+                 blank: int = 0, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32):
+        options.check(vocab, blank)
+        self.options, self.lm, self.blank = options, lm, blank
+        self.beams, self.lm_state = _initial_beams(batch, options.beam_size, vocab, torch.device(device), dtype, lm)
+        self.steps_done = 0  # search steps so far: no prefix is longer
+
+    @torch.no_grad()
+    def advance(self, log_probs: torch.Tensor, lengths: torch.Tensor) -> None:
+        """Consume log_probs [B, t, V]; frames at or past lengths [B] (<= t) are ignored."""
+        schedule = plan_frames(log_probs, lengths.to(log_probs.device), self.options.token_top_k,
+                               self.options.token_min_logprob, self.blank)
+        beams, lm_state = self.beams, self.lm_state
+        for step in range(schedule.steps):
+            beams = _stay_through_run(beams, schedule, step)
+            if beams.tokens.shape[2] <= self.steps_done + step:  # room for one more token for sure
+                beams.tokens = _grow_token_buffer(beams.tokens, int(beams.length.max()) + 1)
+            beams, lm_state = _search_step(beams, schedule, step, self.options, self.lm, lm_state, self.blank)
+        self.beams, self.lm_state = _stay_through_run(beams, schedule, schedule.steps), lm_state
+        self.steps_done += schedule.steps
+
+    @torch.no_grad()
+    def hypotheses(self) -> list[list[Hypothesis]]:
+        """Up to nbest hypotheses per utterance, best first, as if the input ended here (the LM's
+        end-of-sentence score included); the search itself is not changed."""
+        return _final_hypotheses(self.beams, self.options, self.lm, self.lm_state)
 
 
 def _initial_beams(batch: int, beam_size: int, vocab: int, device: torch.device,
@@ -237,8 +264,6 @@ def _search_step(beams: _Beams, schedule: FrameSchedule, step: int, options: Bea
     """Advance every active utterance by its frame of this step."""
     frame, active = schedule.frames[:, step], schedule.active[:, step]  # [B, V], [B]
     batch, beam_size = beams.length.shape
-    if beams.tokens.shape[2] <= step:  # a prefix gains at most one token per step: room otherwise
-        beams.tokens = _grow_token_buffer(beams.tokens, int(beams.length.max()) + 1)
     alive = beams.ctc_score() > float("-inf")
 
     # Staying on the same prefix: blank, or a repeat of its last token.

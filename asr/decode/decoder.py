@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from asr.decode.beam import BeamSearchOptions, Hypothesis, ctc_prefix_beam_search
+from asr.decode.beam import BeamSearchOptions, Hypothesis, PrefixBeamSearch, ctc_prefix_beam_search
 from asr.decode.greedy import ctc_greedy_search
 from asr.decode.options import DecodingOptions
 from asr.decode.rescore import rescore_nbest
@@ -72,3 +72,47 @@ class CtcDecoder:
             nbests = rescore_nbest(nbests, self.lm, o.lm_weight, o.word_bonus,
                                    o.bonus_unit if o.word_bonus else "token", self.word_delimiter)
         return [self._decoded(nbest) for nbest in nbests]
+
+    def stream(self) -> "DecodingStream":
+        """An incremental decoder for one utterance (streaming)."""
+        return DecodingStream(self)
+
+
+class DecodingStream:
+    """Decodes one utterance block by block: `advance(log_probs [1, t, V])`, then `result()` at
+    any time. The result after all blocks equals `CtcDecoder.decode` on the whole utterance."""
+
+    def __init__(self, decoder: CtcDecoder):
+        self.decoder = decoder
+        o = decoder.options
+        self.tokens: list[int] = []  # greedy: the collapsed tokens so far
+        self.previous = decoder.tokenizer.BLANK  # greedy: the last frame's best token
+        self.search = None
+        if o.decoder == "beam":
+            fused = not o.rescore and o.lm_weight != 0.0
+            self.search = PrefixBeamSearch(1, decoder.tokenizer.vocab_size, decoder._search_options(fused),
+                                           lm=decoder.lm if fused else None, blank=decoder.tokenizer.BLANK)
+
+    @torch.no_grad()
+    def advance(self, log_probs: torch.Tensor) -> None:
+        if log_probs.shape[1] == 0:
+            return
+        if self.search is not None:
+            self.search.advance(log_probs.to(self.search.beams.log_p_blank.dtype),
+                                torch.tensor([log_probs.shape[1]]))
+            return
+        blank = self.decoder.tokenizer.BLANK
+        for token in log_probs[0].argmax(dim=-1).tolist():
+            if token != blank and token != self.previous:
+                self.tokens.append(token)
+            self.previous = token
+
+    def result(self) -> Decoded:
+        if self.search is None:
+            return Decoded(self.decoder.tokenizer.decode(self.tokens))
+        o, d = self.decoder.options, self.decoder
+        nbests = self.search.hypotheses()
+        if o.rescore and d.lm is not None:
+            nbests = rescore_nbest(nbests, d.lm, o.lm_weight, o.word_bonus,
+                                   o.bonus_unit if o.word_bonus else "token", d.word_delimiter)
+        return d._decoded(nbests[0])

@@ -1,7 +1,15 @@
-"""The BiLSTM-CTC acoustic model.
+"""The BiLSTM-CTC acoustic model, full-utterance and chunked (latency-controlled BiLSTM).
 
 features [B, T, 80] -> stack 3 frames (30 ms) -> N bidirectional LSTM layers -> linear
 -> log-softmax over tokens [B, ceil(T / 3), V], blank = 0.
+
+Chunked mode (for streaming, see ../shared/DESIGN.md "Streaming"): the output frames are cut
+into chunks of C frames, each seen with R more frames of right context. In every layer the
+forward direction carries its (h, c) from the end of one chunk to the next (it also runs on
+over the right context, but that state is not carried); the backward direction starts from
+zeros at the end of chunk + right context. A chunk's outputs therefore depend on the past and
+on at most R future frames, and with C >= the utterance length chunked mode is the full model.
+Both modes use the same weights, so one model serves `asr transcribe` and `asr stream`.
 """
 
 from __future__ import annotations
@@ -10,7 +18,10 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
+from torch.func import functional_call
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+_LSTM_WEIGHTS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
 
 
 @dataclass
@@ -61,13 +72,126 @@ class AcousticModel(nn.Module):
         self.dropout = nn.Dropout(config.dropout)
         self.output = nn.Linear(2 * config.hidden_size, config.vocab_size)
 
-    def forward(self, feats: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, feats: torch.Tensor, lengths: torch.Tensor, chunk: int | None = None,
+                right_context: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+        """features [B, T, D], lengths [B] -> (log_probs [B, T', V], lengths [B]).
+
+        chunk=None: the full-utterance model. chunk=C: chunked mode with C output frames per
+        chunk and `right_context` more (what streaming computes, for training and evaluation).
+        """
         x, out_lengths = stack_frames(feats, lengths, self.config.stack)
+        if chunk is not None:
+            return self._forward_chunked(x, out_lengths, chunk, right_context), out_lengths.to(x.device)
         packed = pack_padded_sequence(x, out_lengths.cpu(), batch_first=True, enforce_sorted=False)
         packed_out, _ = self.lstm(packed)
         x, _ = pad_packed_sequence(packed_out, batch_first=True, total_length=x.shape[1])
         logits = self.output(self.dropout(x))
         return logits.float().log_softmax(dim=-1), out_lengths.to(logits.device)
+
+    # ------------------------------------------------------------------ chunked mode
+    def initial_state(self, batch: int, device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
+        """Forward-direction state before the first chunk: (h, c), each [layers, B, hidden]."""
+        shape = (self.config.num_layers, batch, self.config.hidden_size)
+        zeros = torch.zeros(shape, device=device, dtype=self.output.weight.dtype)
+        return zeros, zeros.clone()
+
+    def forward_chunk(self, window: torch.Tensor, chunk_lengths: torch.Tensor, window_lengths: torch.Tensor,
+                      state: tuple[torch.Tensor, torch.Tensor]
+                      ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        """One chunk of stacked frames with its right context.
+
+        window [N, W, stack * D]: a chunk of C frames then up to W - C frames of right context
+        (padded); chunk_lengths [N] (<= C; < C only for an utterance's last chunk, which has no
+        right context), window_lengths [N] (>= chunk_lengths; both >= 1; on the CPU); state from
+        `initial_state` or the previous chunk. Returns (log_probs [N, C, V] float32, the state
+        after the chunk).
+        """
+        chunk = int(chunk_lengths.max())
+        x = window
+        hidden, cell = [], []
+        for layer in range(self.config.num_layers):
+            forward, (h, c) = self._forward_direction(layer, x, chunk, chunk_lengths, window_lengths,
+                                                      (state[0][layer], state[1][layer]))
+            backward = self._backward_direction(layer, x, window_lengths)
+            x = torch.cat([forward, backward], dim=2)
+            if layer < self.config.num_layers - 1 and self.training and self.config.dropout:
+                x = nn.functional.dropout(x, self.config.dropout, training=True)
+            hidden.append(h)
+            cell.append(c)
+        logits = self.output(self.dropout(x[:, :chunk]))
+        return logits.float().log_softmax(dim=-1), (torch.stack(hidden), torch.stack(cell))
+
+    def _forward_chunked(self, x: torch.Tensor, lengths: torch.Tensor, chunk: int,
+                         right_context: int) -> torch.Tensor:
+        """Stacked frames x [B, T', D'] -> log_probs [B, T', V], chunk by chunk (zeros past each length)."""
+        if chunk < 1 or right_context < 0:
+            raise ValueError(f"chunk must be >= 1 and right_context >= 0, got {chunk} and {right_context}")
+        batch, frames, _ = x.shape
+        lengths = lengths.cpu()
+        hidden, cell = self.initial_state(batch, x.device)
+        pieces = []
+        for start in range(0, frames, chunk):
+            rows = (lengths > start).nonzero().squeeze(1)  # utterances not finished yet
+            remaining = lengths[rows] - start
+            chunk_lengths = remaining.clamp(max=chunk)
+            window_lengths = remaining.clamp(max=chunk + right_context)
+            window = x[rows.to(x.device), start: start + int(window_lengths.max())]
+            rows_on_device = rows.to(x.device)
+            log_probs, (h, c) = self.forward_chunk(window, chunk_lengths, window_lengths,
+                                                   (hidden[:, rows_on_device], cell[:, rows_on_device]))
+            hidden, cell = hidden.index_copy(1, rows_on_device, h), cell.index_copy(1, rows_on_device, c)
+            piece = log_probs.new_zeros(batch, min(chunk, frames - start), log_probs.shape[2])
+            pieces.append(piece.index_copy(0, rows_on_device, log_probs[:, : piece.shape[1]]))
+        return torch.cat(pieces, dim=1)
+
+    def _single_lstm(self, input_size: int) -> nn.LSTM:
+        """A 1-layer unidirectional LSTM of the right shape, run with one direction's weights of
+        self.lstm through functional_call (its own weights are never used). Kept out of the
+        module tree so it is not part of the state dict."""
+        modules = self.__dict__.setdefault("_single_lstms", {})
+        if input_size not in modules:
+            modules[input_size] = nn.LSTM(input_size, self.config.hidden_size, batch_first=True)
+        return modules[input_size]
+
+    def _direction(self, layer: int, reverse: bool) -> dict[str, torch.Tensor]:
+        """The weights of one direction of one layer, named as in a 1-layer unidirectional LSTM."""
+        suffix = "_reverse" if reverse else ""
+        return {f"{name}_l0": getattr(self.lstm, f"{name}_l{layer}{suffix}") for name in _LSTM_WEIGHTS}
+
+    def _run_direction(self, layer: int, reverse: bool, x: torch.Tensor, lengths: torch.Tensor,
+                       state: tuple[torch.Tensor, torch.Tensor] | None):
+        """One direction of one layer over x [N, T, D] (lengths [N] >= 1, CPU), from state
+        ([N, H] each, or zeros), left to right: -> (outputs [N, T, H], (h, c) [N, H] at each length)."""
+        packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+        hx = None if state is None else (state[0][None].contiguous(), state[1][None].contiguous())
+        out, (h, c) = functional_call(self._single_lstm(x.shape[2]), self._direction(layer, reverse), (packed, hx))
+        out, _ = pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
+        return out, (h[0], c[0])
+
+    def _forward_direction(self, layer: int, x: torch.Tensor, chunk: int, chunk_lengths: torch.Tensor,
+                           window_lengths: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor]):
+        """Forward direction over the window: the chunk from `state` (its end state is carried),
+        then the right context from there (not carried). -> (outputs [N, W, H], state)."""
+        out_chunk, carried = self._run_direction(layer, False, x[:, :chunk], chunk_lengths, state)
+        out = x.new_zeros(x.shape[0], x.shape[1], self.config.hidden_size)
+        out[:, :chunk] = out_chunk
+        right = window_lengths - chunk_lengths
+        rows = (right > 0).nonzero().squeeze(1)
+        if len(rows):
+            rows_on_device = rows.to(x.device)
+            out_right, _ = self._run_direction(layer, False, x[rows_on_device, chunk:], right[rows],
+                                               (carried[0][rows_on_device], carried[1][rows_on_device]))
+            out[rows_on_device, chunk:] = out_right
+        return out, carried
+
+    def _backward_direction(self, layer: int, x: torch.Tensor, window_lengths: torch.Tensor) -> torch.Tensor:
+        """Backward direction over each window from zeros at its end: x [N, W, D] -> [N, W, H]."""
+        time = torch.arange(x.shape[1])
+        # Reverse each row within its own length (positions past it stay put).
+        index = torch.where(time < window_lengths[:, None], window_lengths[:, None] - 1 - time, time).to(x.device)
+        reversed_x = x.gather(1, index[:, :, None].expand(-1, -1, x.shape[2]))
+        out, _ = self._run_direction(layer, True, reversed_x, window_lengths, None)
+        return out.gather(1, index[:, :, None].expand(-1, -1, out.shape[2]))
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())

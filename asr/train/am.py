@@ -8,6 +8,7 @@ to the acoustic model: audio batches, features on the training device, CTC loss,
 from __future__ import annotations
 
 import logging
+import random
 from pathlib import Path
 
 import torch
@@ -115,11 +116,26 @@ class AcousticTrainer(Trainer):
                 feats = self.specaug(feats, device_lengths)
         return feats, self.logmel.num_frames(batch.waveform_lengths)
 
-    def _ctc_loss(self, model: torch.nn.Module, batch: Batch, train: bool):
+    def _ctc_loss(self, model: torch.nn.Module, batch: Batch, train: bool, chunking: dict | None = None):
+        """chunking: {"chunk": C, "right_context": R} for chunked mode; in training drawn per step
+        (streaming.chunk_prob), so that one model serves full-utterance and streaming recognition."""
         feats, frame_lengths = self._features(batch, train)
+        if train:
+            chunking = self._draw_chunking()
         with self.autocast():
-            log_probs, out_lengths = model(feats, frame_lengths)
+            log_probs, out_lengths = model(feats, frame_lengths, **(chunking or {}))
         return self.ctc_loss(log_probs, frame_lengths, batch), log_probs, out_lengths
+
+    def _draw_chunking(self) -> dict | None:
+        """Chunked mode for this step with probability streaming.chunk_prob; deterministic in
+        (seed, step), so every DDP rank and a resumed run draw the same."""
+        s = self.config.streaming
+        if s.chunk_prob <= 0:
+            return None
+        rng = random.Random(self.run.seed * 1_000_003 + self.step)
+        if rng.random() >= s.chunk_prob:
+            return None
+        return {"chunk": rng.choice(s.chunk_sizes), "right_context": rng.choice(s.right_contexts)}
 
     def ctc_loss(self, log_probs: torch.Tensor, frame_lengths: torch.Tensor, batch: Batch) -> torch.Tensor:
         """Mean over utterances of CTC loss / target length. log_probs [B, T', V], frame_lengths
@@ -154,7 +170,8 @@ class AcousticTrainer(Trainer):
         return halves
 
     def evaluate(self) -> dict[str, float]:
-        """Dev CTC loss (same normalization as training) and greedy WER in %."""
+        """Dev CTC loss (same normalization as training) and greedy WER in %; with chunked
+        training also the greedy WER in chunked mode (dev_wer_streaming)."""
         if not self.dev_utts:
             return {}
         utts = self.dev_utts
@@ -162,7 +179,9 @@ class AcousticTrainer(Trainer):
                                self.config.data.max_batch_size, seed=None)
         loader = make_loader(SpeechDataset(utts, self.tokenizer), batches, collate,
                              self.config.data.num_workers, False)
-        total_loss, count, refs, hyps = 0.0, 0, {}, {}
+        s = self.config.streaming
+        chunking = {"chunk": s.eval_chunk, "right_context": s.eval_right_context} if s.chunk_prob > 0 else None
+        total_loss, count, refs, hyps, streaming_hyps = 0.0, 0, {}, {}, {}
         for batch in loader:
             if not len(batch):
                 continue
@@ -172,7 +191,14 @@ class AcousticTrainer(Trainer):
             for index, ids in zip(batch.indices, ctc_greedy_search(log_probs, out_lengths)):
                 refs[utts[index].id] = normalize_text(utts[index].text)
                 hyps[utts[index].id] = self.tokenizer.decode(ids)
-        return {"dev_loss": total_loss / max(count, 1), "dev_wer": score_texts(refs, hyps).wer}
+            if chunking:
+                _, log_probs, out_lengths = self._ctc_loss(self.model, batch, train=False, chunking=chunking)
+                for index, ids in zip(batch.indices, ctc_greedy_search(log_probs, out_lengths)):
+                    streaming_hyps[utts[index].id] = self.tokenizer.decode(ids)
+        metrics = {"dev_loss": total_loss / max(count, 1), "dev_wer": score_texts(refs, hyps).wer}
+        if chunking:
+            metrics["dev_wer_streaming"] = score_texts(refs, streaming_hyps).wer
+        return metrics
 
     # ------------------------------------------------------------------ packages
     def make_package(self, state_dict: dict[str, torch.Tensor], kind: str) -> ModelPackage:

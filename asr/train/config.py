@@ -54,6 +54,17 @@ class DataSection:
 
 
 @dataclass
+class StreamingSection:
+    """Training one model for both full-utterance and streaming (chunked) recognition."""
+
+    chunk_prob: float = 0.0  # share of training batches run in chunked mode (0: full utterances only)
+    chunk_sizes: list[int] = field(default_factory=lambda: [8, 16, 32])  # chunk sizes drawn per batch (output frames)
+    right_contexts: list[int] = field(default_factory=lambda: [4])  # right contexts drawn per batch (output frames)
+    eval_chunk: int = 8  # chunked-mode dev WER (dev_wer_streaming) uses this chunk ...
+    eval_right_context: int = 4  # ... and this right context, when chunk_prob > 0
+
+
+@dataclass
 class RunSection:
     epochs: int = 30
     seed: int = 1
@@ -74,6 +85,7 @@ class AcousticTrainConfig:
     specaugment: SpecAugmentSection = field(default_factory=SpecAugmentSection)
     optim: OptimSection = field(default_factory=OptimSection)
     data: DataSection = field(default_factory=DataSection)
+    streaming: StreamingSection = field(default_factory=StreamingSection)
     run: RunSection = field(default_factory=RunSection)
 
 

@@ -1,0 +1,231 @@
+"""Streaming recognition with the BiLSTM model in chunked (latency-controlled) mode.
+
+    recognizer = StreamingRecognizer("model.pt", chunk_ms=240, right_context_ms=120)
+    for samples in audio_source:            # float32 16 kHz mono pieces of any size
+        for segment in recognizer.accept_waveform(samples):
+            print(segment.start, segment.end, segment.text)   # closed by endpointing
+        print(recognizer.partial())         # the open segment's text so far
+    for segment in recognizer.final():      # end of input: flush and close
+        ...
+
+Audio is turned into features and log-probabilities on a fixed grid, whatever the sizes of the
+pieces fed in: features in blocks of one chunk's frames, each computed once, as soon as its
+samples are there; the acoustic model runs a chunk as soon as the chunk and its right context
+have features (`AcousticModel.forward_chunk`, carrying the forward LSTM states). So feeding the
+same audio in different pieces gives the same result, and a chunk longer than the utterance
+gives the full-utterance model's output. The decoder (greedy, or prefix beam search with the LM)
+runs incrementally on each chunk's log-probs.
+
+Endpointing: when a segment has produced speech (a non-blank best token) and then the best
+token has been blank for `endpoint_ms`, the segment is closed and decoding starts afresh (the
+acoustic model's state carries on). Segment times come from the frames of the first and last
+non-blank best tokens.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from asr import SAMPLE_RATE
+from asr.transcribe import Recognizer
+
+
+class IncrementalFeatures:
+    """Normalized log-mel frames of a growing waveform, each frame computed once.
+
+    Frames are computed in blocks of `block_frames` (block k = frames [k*F, (k+1)*F)), each as
+    soon as all its samples are there, so the result does not depend on how the audio was cut
+    into pieces; `push(samples)` returns the frames completed by those samples [n, n_mels],
+    `flush()` the frames of the last, partial block. Their concatenation equals LogMel + CMVN
+    over the whole waveform. Samples no later block needs are dropped (bounded memory).
+    """
+
+    def __init__(self, logmel: torch.nn.Module, cmvn: torch.nn.Module, block_frames: int,
+                 device: torch.device | str = "cpu"):
+        self.logmel, self.cmvn, self.block_frames, self.device = logmel, cmvn, block_frames, device
+        self.samples = np.zeros(0, dtype=np.float32)
+        self.sample_offset = 0  # stream index of samples[0]
+        self.num_samples = 0  # received so far
+        self.blocks_done = 0
+
+    def push(self, samples: np.ndarray) -> torch.Tensor:
+        self.samples = np.concatenate([self.samples, np.asarray(samples, dtype=np.float32)])
+        self.num_samples += len(samples)
+        return self._blocks(final=False)
+
+    def flush(self) -> torch.Tensor:
+        return self._blocks(final=True)
+
+    @torch.inference_mode()
+    def _blocks(self, final: bool) -> torch.Tensor:
+        hop, window = self.logmel.hop_length, self.logmel.win_length
+        total_frames = int(self.logmel.num_frames(self.num_samples)) if final and self.num_samples else 0
+        out = []
+        while True:
+            first = self.blocks_done * self.block_frames
+            needed = (first + self.block_frames - 1) * hop + window  # samples the block covers
+            if self.num_samples >= needed:
+                piece = self.samples[first * hop - self.sample_offset: needed - self.sample_offset]
+            elif final and total_frames > first:
+                piece = self.samples[first * hop - self.sample_offset:]
+            else:
+                break
+            wave = torch.from_numpy(np.ascontiguousarray(piece)).to(self.device)[None]
+            feats, lengths = self.logmel(wave, torch.tensor([wave.shape[1]], device=wave.device))
+            out.append(self.cmvn(feats, lengths)[0])
+            self.blocks_done += 1
+            keep_from = self.blocks_done * self.block_frames * hop  # the next block's first sample
+            if keep_from > self.sample_offset:
+                self.samples = self.samples[keep_from - self.sample_offset:]
+                self.sample_offset = keep_from
+        return torch.cat(out) if out else torch.zeros(0, self.logmel.n_mels, device=self.device)
+
+
+@dataclass
+class Segment:
+    """A stretch of recognized speech: times in seconds from the start of the stream."""
+
+    start: float
+    end: float
+    text: str
+
+    def to_json(self) -> dict:
+        return {"start": round(self.start, 3), "end": round(self.end, 3), "text": self.text}
+
+
+class StreamingRecognizer:
+    """Incremental recognition of one audio stream (see the module docstring).
+
+    model: a model package path or a loaded `Recognizer` (whose decoding options and LM are used).
+    chunk_ms, right_context_ms: chunk length and right context, rounded to output frames (30 ms
+        for stack 3); algorithmic latency is about chunk + right context + the 25 ms window.
+    decoder, lm, options: as `asr transcribe`'s --decoder, --lm and the other decoding options
+        (only with a path; a Recognizer brings its own).
+    endpoint_ms: trailing blank that closes a segment (0 or None: never; one segment per stream).
+    """
+
+    def __init__(self, model: str | Recognizer, chunk_ms: float = 240.0, right_context_ms: float = 120.0,
+                 decoder: str | None = None, lm: str | None = None, endpoint_ms: float | None = 800.0,
+                 options: dict | None = None, device: str = "cpu"):
+        if isinstance(model, Recognizer):
+            self.recognizer = model
+        else:
+            self.recognizer = Recognizer.from_file(model, device=device, options={**(options or {}), "decoder": decoder},
+                                                   lm_path=lm)
+        rec = self.recognizer
+        self.model, self.logmel, self.cmvn = rec.model.eval(), rec.logmel, rec.cmvn
+        self.stack = self.model.config.stack
+        self.frame_seconds = self.stack * self.logmel.hop_length / SAMPLE_RATE
+        frame_ms = 1000 * self.frame_seconds
+        self.chunk = max(1, round(chunk_ms / frame_ms))
+        self.right_context = max(0, round(right_context_ms / frame_ms))
+        self.endpoint_frames = round(endpoint_ms / frame_ms) if endpoint_ms else 0
+        self.block_frames = self.chunk * self.stack  # feature frames computed at once
+        self.reset()
+
+    @property
+    def latency_seconds(self) -> float:
+        """Algorithmic latency: chunk + right context + the part of the analysis window past its hop."""
+        window_extra = (self.logmel.win_length - self.logmel.hop_length) / SAMPLE_RATE
+        return (self.chunk + self.right_context) * self.frame_seconds + window_extra
+
+    def reset(self) -> None:
+        """Forget everything: ready for a new stream."""
+        device = self.recognizer.device
+        self.features = IncrementalFeatures(self.logmel, self.cmvn, self.block_frames, device)
+        self.feats = torch.zeros(0, self.logmel.n_mels, device=device)  # not yet consumed by a chunk
+        self.feat_offset = 0  # stream index (10 ms frames) of feats[0]
+        self.chunks_done = 0
+        self.state = self.model.initial_state(1, device)
+        self.finished = False
+        self._open_segment()
+
+    def accept_waveform(self, samples: np.ndarray | torch.Tensor) -> list[Segment]:
+        """Feed float32 mono samples at 16 kHz ([n], any n); returns the segments closed by it."""
+        if self.finished:
+            raise RuntimeError("final() was called: reset() before feeding a new stream")
+        samples = np.asarray(samples.cpu() if isinstance(samples, torch.Tensor) else samples, dtype=np.float32)
+        if samples.ndim != 1:
+            raise ValueError(f"expected mono samples [n], got shape {samples.shape}")
+        self.feats = torch.cat([self.feats, self.features.push(samples)])
+        return self._run_chunks(final=False)
+
+    def partial(self) -> str:
+        """The best text of the open segment so far."""
+        return self.decoding.result().text
+
+    def final(self) -> list[Segment]:
+        """End of input: decode what is left and close the open segment; returns the segments
+        closed by it. Call reset() to start another stream."""
+        if self.finished:
+            return []
+        self.finished = True
+        self.feats = torch.cat([self.feats, self.features.flush()])
+        segments = self._run_chunks(final=True)
+        closed = self._close_segment()
+        return segments + ([closed] if closed else [])
+
+    # ------------------------------------------------------------------ acoustic model
+    @torch.inference_mode()
+    def _run_chunks(self, final: bool) -> list[Segment]:
+        segments = []
+        available = self.feat_offset + self.feats.shape[0]  # 10 ms frames computed so far
+        while True:
+            start = self.chunks_done * self.chunk  # in output frames
+            first = start * self.stack
+            needed = (start + self.chunk + self.right_context) * self.stack
+            if available >= needed:
+                frames = self.feats[first - self.feat_offset: needed - self.feat_offset]
+            elif final and available > first:
+                frames = self.feats[first - self.feat_offset:]
+            else:
+                return segments
+            count = -(-frames.shape[0] // self.stack)  # the last group is completed with zeros, as stack_frames
+            padded = torch.nn.functional.pad(frames, (0, 0, 0, count * self.stack - frames.shape[0]))
+            window = padded.reshape(1, count, -1)
+            chunk_length = min(self.chunk, count)
+            log_probs, self.state = self.model.forward_chunk(
+                window, torch.tensor([chunk_length]), torch.tensor([count]), self.state)
+            segments += self._decode(log_probs[:, :chunk_length], start)
+            self.chunks_done += 1
+            drop = (start + self.chunk) * self.stack - self.feat_offset
+            self.feats, self.feat_offset = self.feats[drop:], self.feat_offset + drop
+
+    # ------------------------------------------------------------------ decoding and endpoints
+    def _open_segment(self) -> None:
+        self.decoding = self.recognizer.decoder.stream()
+        self.first_speech: int | None = None  # output frame of the segment's first non-blank best token
+        self.last_speech: int | None = None
+        self.blank_run = 0
+
+    def _close_segment(self) -> Segment | None:
+        text = self.decoding.result().text
+        first, last = self.first_speech, self.last_speech
+        self._open_segment()
+        if first is None or not text.strip():
+            return None
+        return Segment(first * self.frame_seconds, (last + 1) * self.frame_seconds, text)
+
+    def _decode(self, log_probs: torch.Tensor, first_frame: int) -> list[Segment]:
+        """Feed one chunk's log_probs [1, n, V] (output frames first_frame...) to the decoder,
+        closing segments at endpoints inside it."""
+        blank = self.recognizer.tokenizer.BLANK
+        segments, begin = [], 0
+        for i, token in enumerate(log_probs[0].argmax(dim=-1).tolist()):
+            if token != blank:
+                if self.first_speech is None:
+                    self.first_speech = first_frame + i
+                self.last_speech, self.blank_run = first_frame + i, 0
+                continue
+            self.blank_run += 1
+            if self.endpoint_frames and self.first_speech is not None and self.blank_run >= self.endpoint_frames:
+                self.decoding.advance(log_probs[:, begin: i + 1])
+                begin = i + 1
+                closed = self._close_segment()
+                if closed:
+                    segments.append(closed)
+        self.decoding.advance(log_probs[:, begin:])
+        return segments

@@ -1,0 +1,178 @@
+"""Streaming: the chunked (latency-controlled) BiLSTM, incremental features, StreamingRecognizer.
+
+References: the full-utterance model (a chunk longer than the utterance), a step-by-step
+LSTMCell implementation of the chunked model written here, LogMel + CMVN over the whole wave.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from asr.audio import audio_info, load_audio
+from asr.decode.stream import IncrementalFeatures, StreamingRecognizer
+from asr.model.acoustic import AcousticModel, AcousticModelConfig
+from asr.transcribe import Recognizer
+from conftest import FSDD, run_cli
+
+
+def random_model(layers: int = 2, hidden: int = 12, input_dim: int = 6, stack: int = 2) -> AcousticModel:
+    torch.manual_seed(3)
+    config = AcousticModelConfig(input_dim=input_dim, stack=stack, num_layers=layers, hidden_size=hidden,
+                                 dropout=0.0, vocab_size=5)
+    return AcousticModel(config).eval()
+
+
+def reference_chunked(model: AcousticModel, x: torch.Tensor, chunk: int, right: int) -> torch.Tensor:
+    """The chunked model by definition, one frame at a time with LSTMCells: stacked frames
+    x [T, D] -> log_probs [T, V]."""
+    lstm, hidden = model.lstm, model.config.hidden_size
+
+    def cell(layer: int, suffix: str) -> nn.LSTMCell:
+        c = nn.LSTMCell(getattr(lstm, f"weight_ih_l{layer}{suffix}").shape[1], hidden)
+        for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+            getattr(c, name).data.copy_(getattr(lstm, f"{name}_l{layer}{suffix}"))
+        return c
+
+    layers = model.config.num_layers
+    forward_cells = [cell(layer, "") for layer in range(layers)]
+    backward_cells = [cell(layer, "_reverse") for layer in range(layers)]
+    carried = [(torch.zeros(1, hidden), torch.zeros(1, hidden)) for _ in range(layers)]
+    outputs = []
+    for start in range(0, len(x), chunk):
+        end = min(start + chunk, len(x))
+        window_end = min(end + right, len(x)) if end - start == chunk else end
+        inputs = [x[t][None] for t in range(start, window_end)]
+        for layer in range(layers):
+            state, forward = carried[layer], []
+            for t, frame in enumerate(inputs):
+                state = forward_cells[layer](frame, state)
+                forward.append(state[0])
+                if t == end - start - 1:
+                    carried[layer] = state  # only the chunk's end state goes on to the next chunk
+            state, backward = (torch.zeros(1, hidden), torch.zeros(1, hidden)), [None] * len(inputs)
+            for t in reversed(range(len(inputs))):
+                state = backward_cells[layer](inputs[t], state)
+                backward[t] = state[0]
+            inputs = [torch.cat([f, b], dim=1) for f, b in zip(forward, backward)]
+        outputs += [model.output(h).log_softmax(-1)[0] for h in inputs[: end - start]]
+    return torch.stack(outputs)
+
+
+def padded_features(lengths: list[int], dim: int = 6) -> torch.Tensor:
+    """Random features [B, T, dim], zero past each length (as CMVN leaves them)."""
+    feats = torch.randn(len(lengths), max(lengths), dim)
+    return feats * (torch.arange(max(lengths)) < torch.tensor(lengths)[:, None])[:, :, None]
+
+
+def stacked(model: AcousticModel, feats: torch.Tensor, length: int) -> torch.Tensor:
+    from asr.model.acoustic import stack_frames
+
+    x, _ = stack_frames(feats[None, :length], torch.tensor([length]), model.config.stack)
+    return x[0]
+
+
+@torch.no_grad()
+@pytest.mark.parametrize("chunk, right", [(3, 0), (3, 2), (4, 7), (1, 1)])
+def test_chunked_model_equals_step_by_step_reference(chunk, right):
+    model = random_model()
+    lengths = torch.tensor([29, 17, 3])
+    feats = padded_features(lengths.tolist())
+    log_probs, out_lengths = model(feats, lengths, chunk=chunk, right_context=right)
+    for b, length in enumerate(lengths.tolist()):
+        expected = reference_chunked(model, stacked(model, feats[b], length), chunk, right)
+        torch.testing.assert_close(log_probs[b, : out_lengths[b]], expected, atol=1e-5, rtol=1e-5)
+
+
+@torch.no_grad()
+def test_chunk_longer_than_utterance_is_the_full_model_and_right_context_limits_lookahead():
+    model = random_model(layers=3)
+    lengths = torch.tensor([40, 25, 9])
+    feats = padded_features(lengths.tolist())
+    full, out_lengths = model(feats, lengths)
+    chunked, _ = model(feats, lengths, chunk=1000, right_context=0)
+    for b, length in enumerate(out_lengths.tolist()):
+        torch.testing.assert_close(chunked[b, :length], full[b, :length], atol=1e-5, rtol=1e-5)
+    # Outputs of chunk k (3 output frames) may only depend on stacked frames before 3(k+1) + 2.
+    chunk, right, changed_from = 3, 2, 12  # stacked frames 12.. differ (feature frames 24..)
+    before, _ = model(feats, lengths, chunk=chunk, right_context=right)
+    altered = feats.clone()
+    altered[0, 2 * changed_from:] += 1.0
+    after, _ = model(altered, lengths, chunk=chunk, right_context=right)
+    unaffected = (changed_from - right) // chunk * chunk  # chunks ending + right context before 12
+    torch.testing.assert_close(after[0, :unaffected], before[0, :unaffected], atol=0, rtol=0)
+    assert not torch.allclose(after[0, unaffected:changed_from], before[0, unaffected:changed_from])
+
+
+@torch.no_grad()
+def test_incremental_features_equal_features_of_the_whole_wave(tiny_package):
+    recognizer = Recognizer.from_file(str(tiny_package), device="cpu")
+    rng = np.random.default_rng(0)
+    for num_samples in (250, 400, 1234, 16000 + 77):
+        wave = rng.normal(0, 0.1, num_samples).astype(np.float32)
+        expected, lengths = recognizer.logmel(torch.from_numpy(wave)[None], torch.tensor([num_samples]))
+        expected = recognizer.cmvn(expected, lengths)[0]
+        features = IncrementalFeatures(recognizer.logmel, recognizer.cmvn, block_frames=9)
+        pieces, position = [], 0
+        while position < num_samples:
+            step = int(rng.integers(1, 700))
+            pieces.append(features.push(wave[position: position + step]))
+            position += step
+            assert features.samples.size <= 700 + 9 * 160 + 400  # old samples are dropped
+        pieces.append(features.flush())
+        torch.testing.assert_close(torch.cat(pieces), expected, atol=1e-5, rtol=1e-5)
+
+
+def stream(recognizer: Recognizer, wave: np.ndarray, pieces: list[int], **options) -> list:
+    streaming = StreamingRecognizer(recognizer, **options)
+    segments, position = [], 0
+    for size in pieces:
+        segments += streaming.accept_waveform(wave[position: position + size])
+        position += size
+    return segments + streaming.final()
+
+
+def test_random_pieces_give_exactly_the_output_of_fixed_pieces(tiny_package):
+    recognizer = Recognizer.from_file(str(tiny_package), device="cpu", options={"decoder": "beam", "beam_size": 4})
+    wave = load_audio(FSDD / "3_jackson_7.wav").numpy()
+    wave = np.concatenate([wave, np.zeros(8000, np.float32), wave])
+    rng = np.random.default_rng(1)
+    fixed = [1600] * (len(wave) // 1600 + 1)
+    options = {"chunk_ms": 150, "right_context_ms": 60, "endpoint_ms": 150}
+    expected = stream(recognizer, wave, fixed, **options)
+    assert expected  # the random model does emit tokens
+    for _ in range(3):
+        sizes = rng.integers(1, 3000, size=len(wave)).tolist()
+        assert stream(recognizer, wave, sizes, **options) == expected
+
+
+@pytest.mark.parametrize("decoder", ["greedy", "beam"])
+def test_chunk_longer_than_the_utterance_gives_the_full_utterance_result(tiny_package, tiny_lm, decoder):
+    options = {"decoder": decoder} if decoder == "greedy" else {"decoder": decoder, "lm_weight": 0.5,
+                                                                  "word_bonus": 0.5}
+    recognizer = Recognizer.from_file(str(tiny_package), device="cpu", options=options,
+                                      lm_path=str(tiny_lm) if decoder == "beam" else None)
+    wave = load_audio(FSDD / "8_lucas_2.wav")
+    full = recognizer.decode_waveforms([wave])[0]
+    assert full
+    segments = stream(recognizer, wave.numpy(), [3000] * (len(wave) // 3000 + 1), chunk_ms=60_000,
+                      right_context_ms=0, endpoint_ms=0)
+    assert [s.text for s in segments] == [full]
+
+
+def test_stream_cli_prints_segments_and_reports_bad_input(tiny_package, tmp_path):
+    done = run_cli("stream", str(FSDD / "8_lucas_2.wav"), "--model", str(tiny_package), "--as-fast-as-possible",
+                   "--format", "json", "--endpoint-ms", "0")
+    assert done.returncode == 0, done.stderr
+    records = [json.loads(line) for line in done.stdout.splitlines()]
+    assert len(records) == 1 and set(records[0]) == {"start", "end", "text"}
+    duration = audio_info(FSDD / "8_lucas_2.wav")[0]
+    assert 0 <= records[0]["start"] < records[0]["end"] <= duration + 0.03
+    missing = run_cli("stream", str(tmp_path / "nothing.wav"), "--model", str(tiny_package))
+    assert missing.returncode == 1 and missing.stderr.count("\n") == 1 and "no such file" in missing.stderr
+    no_source = run_cli("stream", "--model", str(tiny_package))
+    assert no_source.returncode == 1 and "--mic" in no_source.stderr
