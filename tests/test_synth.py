@@ -270,3 +270,27 @@ def test_user_errors_are_one_line(text_file, tmp_path, capsys):
     assert done.returncode == 1 and "Traceback" not in done.stderr
     last = done.stderr.strip().splitlines()[-1]  # after the log line naming the voices
     assert last.startswith("asr: error:") and "other settings (seed differ" in last
+
+
+def test_recipe_stage_0_makes_the_three_sets_from_disjoint_text(tmp_path):
+    """recipes/synth stage 0: train from lm_train.txt.gz, dev from lm_dev.txt lines 0-999 and
+    test from lines 1000 on, each with its own voices; a bad --size is one error line."""
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+           "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    recipe = [str(REPO / "recipes" / "synth" / "run.sh"), "--workdir", str(tmp_path), "--stop-stage", "0"]
+    done = subprocess.run([*recipe, "--train-hours", "0.004", "--dev-hours", "0.002", "--test-hours", "0.002",
+                           "--synth-jobs", "1"], env=env, capture_output=True, text=True, check=False, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    dev_lines = (DATA / "text" / "lm_dev.txt").read_text(encoding="utf-8").splitlines()
+    corpus = tmp_path / "corpus"
+    speakers = {}
+    for split, allowed in (("dev", set(dev_lines[:1000])), ("test", set(dev_lines[1000:]))):
+        utterances = read_manifest(corpus / f"{split}.jsonl")
+        assert utterances and all(u.text in allowed for u in utterances)
+        speakers[split] = {u.speaker for u in utterances}
+    train = read_manifest(corpus / "train.jsonl")
+    assert train and not {u.text for u in train} & set(dev_lines)
+    assert not {u.speaker for u in train} & (speakers["dev"] | speakers["test"])
+    bad = subprocess.run([*recipe, "--size", "huge"], env=env, capture_output=True, text=True, check=False)
+    expected = f"{recipe[0]}: error: --size must be cpu or gpu, not 'huge'"
+    assert bad.returncode == 1 and bad.stderr.strip().splitlines() == [expected]

@@ -561,7 +561,7 @@ if stage_on 6; then
 
 Written by \`recipes/$recipe_name/run.sh\` stage 6: one section per experiment (exp/*/RESULTS.md),
 each with a table per decoding: greedy CTC, and beam search + LSTM LM when stage 3 trained one.
-The published figures to compare with are in recipes/librispeech/README.md." "${sections[@]}"
+${results_note:-The published figures to compare with are in recipes/librispeech/README.md.}" "${sections[@]}"
     log "stage 6: wrote $results"
   fi
   end_stage "$exp/timing/score.seconds"

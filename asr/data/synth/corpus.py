@@ -393,14 +393,15 @@ def _write_index(out: Path, split: str, done: list[SynthUtterance]) -> float:
         speaker, chapter = folder.parts[-2:]
         lines = "".join(f"{u.id} {u.text}\n" for u in sorted(utts, key=lambda u: u.id))
         _write_if_changed(out / folder / f"{speaker}-{chapter}.trans.txt", lines)
-    total = 0.0
-    with atomic_open(out / f"{split}.jsonl") as f:
-        for utt in sorted(done, key=lambda u: u.id):
-            info = sf.info(str(out / utt.path))
-            duration = info.frames / info.samplerate
-            total += duration
-            record = Utterance(id=utt.id, audio=utt.path, duration=round(duration, 6), text=utt.text,
-                               speaker=utt.voice.speaker, chapter=Path(utt.path).parent.name).to_json()
-            f.write(json.dumps({**record, "synth": utt.info()}, ensure_ascii=False) + "\n")
+    total, lines = 0.0, []
+    for utt in sorted(done, key=lambda u: u.id):
+        info = sf.info(str(out / utt.path))
+        duration = info.frames / info.samplerate
+        total += duration
+        record = Utterance(id=utt.id, audio=utt.path, duration=round(duration, 6), text=utt.text,
+                           speaker=utt.voice.speaker, chapter=Path(utt.path).parent.name).to_json()
+        lines.append(json.dumps({**record, "synth": utt.info()}, ensure_ascii=False) + "\n")
+    # unchanged files keep their time stamps, so a recipe can tell whether the corpus changed
+    _write_if_changed(out / f"{split}.jsonl", "".join(lines))
     _write_if_changed(out / "SPEAKERS.TXT", _speakers_table())
     return total
