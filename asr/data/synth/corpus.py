@@ -17,6 +17,7 @@ with more hours adds utterances and a rerun after a crash makes only the missing
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import dataclasses
 import gzip
 import json
@@ -358,21 +359,15 @@ def synthesize_corpus(text: str | os.PathLike, out: str | os.PathLike, split: st
     for stale in (out / split).glob("*/*/.*.tmp"):  # left by a killed run (atomic_open's temporaries)
         stale.unlink(missing_ok=True)
     todo = [u for u in plan if not (out / u.path).is_file()]
-    errors = []
-    bar = tqdm(total=len(todo), desc=f"synth {split}", unit="utt", disable=not progress)
-    jobs_in = [(str(out), u) for u in todo]
-    if jobs > 1 and len(todo) > 1:
-        with concurrent.futures.ProcessPoolExecutor(jobs) as pool_:
-            results = pool_.map(_make, jobs_in, chunksize=4)
-            for error in results:
-                errors += [error] if error else []
-                bar.update()
-    else:
-        for job in jobs_in:
-            error = _make(job)
-            errors += [error] if error else []
-            bar.update()
-    bar.close()
+    work = [(str(out), u) for u in todo]
+    with contextlib.ExitStack() as stack:
+        if jobs > 1 and len(todo) > 1:
+            workers = stack.enter_context(concurrent.futures.ProcessPoolExecutor(jobs))
+            results = workers.map(_make, work, chunksize=4)
+        else:
+            results = map(_make, work)
+        errors = [e for e in tqdm(results, total=len(work), desc=f"synth {split}", unit="utt",
+                                  disable=not progress) if e]
     for error in errors[:10]:
         log.warning("synth: skipped %s", error)
     done = [u for u in plan if (out / u.path).is_file()]
