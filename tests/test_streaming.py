@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import soundfile as sf
 import pytest
 import torch
 from torch import nn
@@ -176,3 +177,52 @@ def test_stream_cli_prints_segments_and_reports_bad_input(tiny_package, tmp_path
     assert missing.returncode == 1 and missing.stderr.count("\n") == 1 and "no such file" in missing.stderr
     no_source = run_cli("stream", "--model", str(tiny_package))
     assert no_source.returncode == 1 and "--mic" in no_source.stderr
+
+
+def test_endpointing_splits_three_utterances_into_three_segments(tmp_path):
+    """A tiny model overfit (in full and chunked mode) on three real digits and on pairs of
+    them separated by silence; streaming a new arrangement of the three with pauses gives three
+    segments with the right words and times."""
+    from asr.config import load_config
+    from asr.package import ModelPackage
+    from asr.train.am import AcousticTrainer
+    from asr.train.config import AcousticTrainConfig
+
+    words = {"1_george_10": "ONE", "4_jackson_12": "FOUR", "9_nicolas_20": "NINE"}
+    waves = {name: load_audio(FSDD / f"{name}.wav").numpy() for name in words}
+    pause = np.zeros(16000, np.float32)
+    records = []
+
+    def add(names: list[str], copies: int) -> None:
+        path = tmp_path / f"{'+'.join(names)}.wav"
+        wave = np.concatenate([part for name in names for part in (waves[name], pause)][:-1])
+        sf.write(path, wave, 16000)
+        text = " ".join(words[name] for name in names)
+        records.extend({"id": f"{path.stem}-{i}", "audio": str(path), "duration": len(wave) / 16000,
+                        "text": text} for i in range(copies))
+
+    for name in words:
+        add([name], 12)
+    for pair in (["9_nicolas_20", "1_george_10"], ["4_jackson_12", "1_george_10"], ["9_nicolas_20", "4_jackson_12"]):
+        add(pair, 6)
+    manifest = tmp_path / "train.jsonl"
+    manifest.write_text("".join(json.dumps(r) + "\n" for r in records))
+    config = load_config(AcousticTrainConfig, None, [
+        "model.num_layers=2", "model.hidden_size=64", "model.dropout=0.0", "data.num_workers=0", "run.threads=1",
+        "specaugment.enabled=false", "optim.lr=3e-3", "optim.warmup_steps=20", "optim.schedule=constant",
+        "optim.weight_decay=0.0", "data.max_batch_size=6", "run.epochs=60", "run.checkpoint_every=0",
+        "run.average_last=1", "run.final_model=last", "streaming.chunk_prob=0.5", "streaming.chunk_sizes=[4,8]",
+        "streaming.right_contexts=[2]"])
+    model_path = AcousticTrainer(config, str(manifest), None, str(tmp_path / "exp")).train()
+    recognizer = Recognizer(ModelPackage.load(model_path), device="cpu")
+
+    order = ["1_george_10", "4_jackson_12", "9_nicolas_20"]  # never seen in this order
+    test_wave = np.concatenate([waves[order[0]], pause, waves[order[1]], pause, waves[order[2]]])
+    segments = stream(recognizer, test_wave, [1600] * (len(test_wave) // 1600 + 1), chunk_ms=240,
+                      right_context_ms=120, endpoint_ms=450)
+    assert [s.text for s in segments] == [words[name] for name in order]
+    begin = 0.0
+    for segment, name in zip(segments, order):  # each segment lies within its word's audio
+        end = begin + len(waves[name]) / 16000
+        assert begin - 0.1 <= segment.start < segment.end <= end + 0.1
+        begin = end + 1.0
