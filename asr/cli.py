@@ -127,7 +127,8 @@ def _add_decoding_options(p) -> None:
     g.add_argument("--rescore", action="store_const", const=True,
                    help="apply the LM by rescoring the N-best list of a search without it (instead of "
                         "shallow fusion inside the search)")
-    g.add_argument("--token-top-k", type=int, help="expand only the k most probable tokens per frame")
+    g.add_argument("--token-top-k", type=int,
+                   help="expand at most the k most probable tokens per frame (default: 8; 0: no limit)")
     g.add_argument("--token-min-logprob", type=float,
                    help="expand only tokens with at least this log-prob (default: -5, as pyctcdecode; "
                         "--token-min-logprob=-inf: every token)")

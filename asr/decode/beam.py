@@ -39,11 +39,11 @@ from asr.decode.schedule import FrameSchedule, plan_frames
 
 NO_TOKEN = -1  # padding of the token buffer, and the "last token" of the empty prefix
 
-# Two 31-bit polynomial hashes packed into one int64: products stay below 2**62 so nothing
-# overflows, and a spurious match between two live prefixes has odds around 2**-62.
-_HASH_MODULI = (2_147_483_647, 2_147_483_629)
-_HASH_BASES = (1_000_003, 999_983)
-_HASH_LOW_BITS = 31
+# Polynomial prefix hash in int64 arithmetic, which wraps around (mod 2**64), kept to 62 bits
+# so it is never negative (negative keys mark dead slots and the empty prefix's parent). Three
+# ops per frame; a wrong merge would also need equal lengths and equal last tokens (the tail).
+_HASH_MULTIPLIER = 0x5DEECE66D2B1F  # odd
+_HASH_MASK = (1 << 62) - 1
 _BUFFER_GROWTH = 32  # token-buffer columns added at once
 
 
@@ -297,8 +297,10 @@ def _search_step(beams: _Beams, schedule: FrameSchedule, step: int, options: Bea
         ext_fused = ext_fused + options.length_bonus * (beams.bonus_count[:, :, None] + ext_bonus)
     chosen = _best_candidates(stay_fused, ext_fused.flatten(1), beam_size)  # [B, K]
     # Finished utterances keep their beam: every slot "stays" on itself with unchanged scores.
-    keep_all = torch.arange(beam_size, device=chosen.device).expand(batch, -1)
-    chosen = torch.where(active[:, None], chosen, keep_all)
+    everyone = schedule.all_active[step]  # skip the masking ops when no utterance waits
+    if not everyone:
+        keep_all = torch.arange(beam_size, device=chosen.device).expand(batch, -1)
+        chosen = torch.where(active[:, None], chosen, keep_all)
 
     is_extension = chosen >= beam_size
     ext_index = (chosen - beam_size).clamp(min=0)
@@ -309,8 +311,9 @@ def _search_step(beams: _Beams, schedule: FrameSchedule, step: int, options: Bea
     new.log_p_blank = torch.where(is_extension, float("-inf"), stay_blank.gather(1, source_slot))
     new.log_p_nonblank = torch.where(is_extension, ext_nonblank.flatten(1).gather(1, ext_index),
                                      stay_nonblank.gather(1, source_slot))
-    new.log_p_blank = torch.where(active[:, None], new.log_p_blank, beams.log_p_blank)
-    new.log_p_nonblank = torch.where(active[:, None], new.log_p_nonblank, beams.log_p_nonblank)
+    if not everyone:
+        new.log_p_blank = torch.where(active[:, None], new.log_p_blank, beams.log_p_blank)
+        new.log_p_nonblank = torch.where(active[:, None], new.log_p_nonblank, beams.log_p_nonblank)
     _append_token(new, is_extension, new_token,
                   None if ext_lm is None else ext_lm.flatten(1).gather(1, ext_index),
                   None if ext_bonus is None else ext_bonus.flatten(1).gather(1, ext_index))
@@ -454,10 +457,7 @@ def _append_token(new: _Beams, is_extension: torch.Tensor, token: torch.Tensor,
 
 def _extend_hash(prefix_hash: torch.Tensor, token: torch.Tensor) -> torch.Tensor:
     """Hash of prefix + token from the prefix's hash (long tensors of the same shape)."""
-    halves = (prefix_hash >> _HASH_LOW_BITS, prefix_hash & ((1 << _HASH_LOW_BITS) - 1))
-    high, low = ((h * base + token + 1) % modulus
-                 for h, base, modulus in zip(halves, _HASH_BASES, _HASH_MODULI))
-    return (high << _HASH_LOW_BITS) | low
+    return (prefix_hash * _HASH_MULTIPLIER + (token + 1)) & _HASH_MASK
 
 
 def _update_lm(lm: LanguageModelScorer, lm_state: Any, new: _Beams, source_slot: torch.Tensor,

@@ -49,7 +49,7 @@ class CtcDecoder:
         o = self.options
         keep = max(o.nbest, o.rescore_nbest or o.beam_size) if o.rescore else o.nbest
         return BeamSearchOptions(
-            beam_size=o.beam_size, token_top_k=o.token_top_k, token_min_logprob=o.token_min_logprob,
+            beam_size=o.beam_size, token_top_k=o.token_top_k or None, token_min_logprob=o.token_min_logprob,
             nbest=min(keep, o.beam_size), lm_weight=o.lm_weight if fused else 0.0,
             length_bonus=o.word_bonus if fused else 0.0,
             bonus_unit=o.bonus_unit if o.word_bonus else "token", word_delimiter=self.word_delimiter)

@@ -13,6 +13,9 @@ DECODERS = ("greedy", "beam")
 # default too): it drops extensions a trained model gives under 0.7% and lets the search skip
 # frames where only blank passes. -inf expands every token.
 DEFAULT_TOKEN_MIN_LOGPROB = -5.0
+# ... and at most this many tokens per frame (the most probable): on the rare flat frames where
+# many pass, the search's work per frame stays small. 0 or a number >= the vocabulary: no limit.
+DEFAULT_TOKEN_TOP_K = 8
 
 
 @dataclass
@@ -25,7 +28,7 @@ class DecodingOptions:
     bonus_unit: Literal["word", "token"] = "word"
     rescore: bool = False  # apply the LM by rescoring the N-best list instead of inside the search
     rescore_nbest: int = 0  # hypotheses kept for rescoring (0: the beam size)
-    token_top_k: int | None = None  # expand only the k most probable tokens per frame
+    token_top_k: int | None = DEFAULT_TOKEN_TOP_K  # expand only the k most probable tokens per frame
     token_min_logprob: float | None = DEFAULT_TOKEN_MIN_LOGPROB  # ... and only tokens at least this probable
 
     def updated(self, changes: dict[str, Any]) -> "DecodingOptions":

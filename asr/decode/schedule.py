@@ -61,6 +61,13 @@ class FrameSchedule:
     def steps(self) -> int:
         return self.frames.shape[1]
 
+    @property
+    def all_active(self) -> list[bool]:
+        """Per step: every utterance has a frame (read once, so the search need not sync)."""
+        if not hasattr(self, "_all_active"):
+            self._all_active = self.active.all(dim=0).tolist()
+        return self._all_active
+
     def extensions(self, step: int, blank: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Candidate tokens [B, C] and their log-probs [B, C] at `step`."""
         if self.ext_tokens is None:

@@ -48,7 +48,7 @@ import numpy as np
 import torch
 
 from asr.decode.beam import BeamSearchOptions, ctc_prefix_beam_search
-from asr.decode.options import DEFAULT_TOKEN_MIN_LOGPROB
+from asr.decode.options import DEFAULT_TOKEN_MIN_LOGPROB, DEFAULT_TOKEN_TOP_K
 from asr.model.lm import LanguageModelConfig, LstmLM
 from asr.results import cpu_model
 from asr.text import CharTokenizer
@@ -57,10 +57,10 @@ FRAME_SECONDS = 0.03  # the acoustic model's output rate (3 stacked 10 ms frames
 LABELS = ["", *CharTokenizer.DEFAULT_SYMBOLS]  # id 0: blank; 1: space; 2: apostrophe; 3..28: A-Z
 SPACE = 1
 WORKER = Path(__file__).with_name("pyctcdecode_worker.py")
-OUR_VARIANTS = [  # (key, decoder column, token_min_logprob)
-    ("pruned", f"asr ctc_prefix_beam_search, default pruning (token logp ≥ {DEFAULT_TOKEN_MIN_LOGPROB:g})",
-     DEFAULT_TOKEN_MIN_LOGPROB),
-    ("full", "asr ctc_prefix_beam_search, every token expanded", None),
+OUR_VARIANTS = [  # (key, decoder column, token_min_logprob, token_top_k)
+    ("pruned", f"asr ctc_prefix_beam_search, default pruning (token logp ≥ {DEFAULT_TOKEN_MIN_LOGPROB:g}, "
+               f"at most {DEFAULT_TOKEN_TOP_K} per frame)", DEFAULT_TOKEN_MIN_LOGPROB, DEFAULT_TOKEN_TOP_K),
+    ("full", "asr ctc_prefix_beam_search, every token expanded", None, None),
 ]
 PYCTCDECODE_REQUIREMENTS = ["numpy<2", "pyctcdecode==0.5.0"]
 SECTION = "## CTC prefix beam search"
@@ -471,10 +471,10 @@ def run(args: argparse.Namespace, emissions_path: Path, started: datetime, load_
     ours_best: dict[tuple[str, int], list[list[int]]] = {}
     baselines: dict[int, Row] = {}  # id(peer row) -> the row of ours it is compared with
     problems: list[str] = []
-    for variant, name, min_logprob in OUR_VARIANTS:
+    for variant, name, min_logprob, top_k in OUR_VARIANTS:
         for beam in args.beams:
             log(f"ours ({variant}), beam {beam}")
-            options = BeamSearchOptions(beam_size=beam, token_min_logprob=min_logprob)
+            options = BeamSearchOptions(beam_size=beam, token_min_logprob=min_logprob, token_top_k=top_k)
             seconds, cpu_seconds, best = run_ours(log_probs, lengths, options, args.batch_seconds)
             ours[variant, beam] = Row(name, beam, args.utterances, total_audio, seconds, cpu_seconds)
             ours_best[variant, beam] = best
@@ -524,7 +524,8 @@ def run(args: argparse.Namespace, emissions_path: Path, started: datetime, load_
     for device in devices:
         for beam in args.beams:
             log(f"ours on {device}, beam {beam}")
-            options = BeamSearchOptions(beam_size=beam, token_min_logprob=DEFAULT_TOKEN_MIN_LOGPROB)
+            options = BeamSearchOptions(beam_size=beam, token_min_logprob=DEFAULT_TOKEN_MIN_LOGPROB,
+                                        token_top_k=DEFAULT_TOKEN_TOP_K)
             run_ours(log_probs[:4], lengths[:4], options, args.batch_seconds, device=device)
             seconds, _, best = run_ours(log_probs, lengths, options, args.batch_seconds, device=device)
             same = sum(a == b for a, b in zip(best, ours_best["pruned", beam]))
@@ -535,7 +536,7 @@ def run(args: argparse.Namespace, emissions_path: Path, started: datetime, load_
     # LM shallow fusion.
     fused_options = BeamSearchOptions(beam_size=args.lm_beam, lm_weight=args.lm_weight, length_bonus=args.word_bonus,
                                       bonus_unit="word", word_delimiter=SPACE,
-                                      token_min_logprob=DEFAULT_TOKEN_MIN_LOGPROB)
+                                      token_min_logprob=DEFAULT_TOKEN_MIN_LOGPROB, token_top_k=DEFAULT_TOKEN_TOP_K)
     lm_rows: list[Row] = []
     log(f"bigram-table LM, beam {args.lm_beam}")
     timed_lm = TimedLM(BigramTableLM(len(LABELS), args.seed))
@@ -581,8 +582,8 @@ def run(args: argparse.Namespace, emissions_path: Path, started: datetime, load_
            f"30 ms frames; saved once to .npz and read back by every decoder. Ours: {len(batches)} length-sorted "
            f"batches of at most {args.batch_seconds:g} s padded audio ({args.utterances / len(batches):.0f} "
            f"utterances on average), float32, once with the decoder's default pruning (tokens with log-prob "
-           f"below {DEFAULT_TOKEN_MIN_LOGPROB:g} are not expanded, as pyctcdecode's default; frames where none "
-           f"passes are applied in closed form) and once expanding every token. Each peer is compared with "
+           f"below {DEFAULT_TOKEN_MIN_LOGPROB:g} are not expanded, as pyctcdecode's default, and at most the "
+           f"{DEFAULT_TOKEN_TOP_K} best per frame; frames where none passes are applied in closed form) and once expanding every token. Each peer is compared with "
            f"ours under the same pruning. CPU s = CPU time of the decoding process (one thread): \"ours is × "
            f"faster\" compares CPU seconds per audio second, which other jobs on this shared machine disturb "
            f"less than wall time; rows over a subset compare fairly. RTF = seconds / audio seconds. "
