@@ -203,7 +203,7 @@ def _add_transcribe(sub) -> None:
                                    "A file that cannot be read is reported on stderr; the others are still "
                                    "transcribed, and the exit status is 1.")
     p.add_argument("files", nargs="+", help="audio files")
-    p.add_argument("--model", help="model package (EXP/model.pt)")
+    p.add_argument("--model", help="model package (EXP/model.pt; default: the model shipped in asr/pretrained)")
     p.add_argument("--format", choices=["txt", "json"], default="txt", help="output format (default: txt)")
     p.add_argument("--segment-over", type=float, default=60.0, metavar="SECONDS",
                    help="files longer than this are read block by block and cut into segments at pauses "
@@ -233,7 +233,7 @@ def _add_stream(sub) -> None:
     p.add_argument("file", nargs="?", help="audio file (wav, flac, ogg, mp3; any sample rate)")
     p.add_argument("--mic", action="store_true",
                    help="read the default microphone instead of a file (needs: pip install 'asr[mic]')")
-    p.add_argument("--model", help="model package (EXP/model.pt)")
+    p.add_argument("--model", help="model package (EXP/model.pt; default: the model shipped in asr/pretrained)")
     p.add_argument("--as-fast-as-possible", action="store_true",
                    help="feed the file as fast as it is recognized instead of in real time")
     p.add_argument("--format", choices=["txt", "json"], default="txt", help="output format (default: txt)")
@@ -421,7 +421,12 @@ def _recognizer(args, model_path: str | None):
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     if model_path is None:
-        raise AsrError("no --model given, and no default model is installed yet")
+        from asr.pretrained import default_model_path
+
+        default = default_model_path()
+        if default is None:
+            raise AsrError("no --model given, and this installation has no default model (asr/pretrained/model.pt)")
+        model_path = str(default)
     options = {name: getattr(args, name) for name in DECODING_FLAGS}
     return Recognizer.from_file(model_path, device=args.device, options=options, lm_path=args.lm)
 
@@ -528,25 +533,28 @@ def cmd_transcribe(args) -> int:
     utterances, failures = utterances_from_files(args.files)
     for failure in failures:
         print(f"asr: {failure.error}", file=sys.stderr)
-    long_files = [u for u in utterances if args.segment_over and u.duration > args.segment_over]
-    utterances = [u for u in utterances if u not in long_files]
-    recognizer = _recognizer(args, args.model) if utterances or long_files else None
-    for utt in long_files:
-        failures += _transcribe_long(args, recognizer, utt.audio)
-    if utterances:
-        results = {r.id: r for r in recognizer.decode_utterances(utterances, args.batch_frames, 0,
-                                                                  progress=len(utterances) > 20)}
-        for utt in utterances:  # print in the order given
-            result = results[utt.id]
-            if result.text is None:
-                failures.append(result)
-                print(f"asr: {result.error}", file=sys.stderr)
-            elif args.format == "json":
-                record = {"file": utt.audio, **result.to_json()}
-                del record["id"]
-                print(json.dumps(record, ensure_ascii=False))
-            else:
-                print(f"{utt.audio}\t{result.text}")
+    is_long = {u.id: bool(args.segment_over) and u.duration > args.segment_over for u in utterances}
+    short = [u for u in utterances if not is_long[u.id]]
+    recognizer = _recognizer(args, args.model) if utterances else None
+    results = {r.id: r for r in recognizer.decode_utterances(short, args.batch_frames, 0,
+                                                              progress=len(short) > 20)} if short else {}
+    for utt in utterances:  # print in the order given
+        if is_long[utt.id]:
+            failures += _transcribe_long(args, recognizer, utt.audio)
+            continue
+        result = results[utt.id]
+        if result.text is None:
+            failures.append(result)
+            print(f"asr: {result.error}", file=sys.stderr)
+        elif args.format == "json":
+            record = {"file": utt.audio, **result.to_json()}
+            del record["id"]
+            print(json.dumps(record, ensure_ascii=False))
+        else:
+            print(f"{utt.audio}\t{result.text}")
+    if failures and len(args.files) > 1:  # a batch: say how much of it got through
+        print(f"asr: transcribed {len(args.files) - len(failures)} of {len(args.files)} files "
+              f"({len(failures)} could not be read)", file=sys.stderr)
     return 1 if failures else 0
 
 

@@ -226,3 +226,21 @@ def test_endpointing_splits_three_utterances_into_three_segments(tmp_path):
         end = begin + len(waves[name]) / 16000
         assert begin - 0.1 <= segment.start < segment.end <= end + 0.1
         begin = end + 1.0
+
+
+def test_transcribe_cuts_long_files_into_timed_segments_in_the_order_given(tiny_package, tmp_path):
+    short = FSDD / "8_lucas_2.wav"
+    long_path = tmp_path / "long file.flac"
+    wave = load_audio(FSDD / "3_jackson_7.wav").numpy()
+    long_wave = np.concatenate([wave, np.zeros(16000, np.float32)] * 4)
+    sf.write(long_path, long_wave, 16000)
+    done = run_cli("transcribe", str(short), str(long_path), str(short), "--model", str(tiny_package),
+                   "--segment-over", "3", "--endpoint-ms", "0")
+    assert done.returncode == 0, done.stderr
+    lines = [line.split("\t") for line in done.stdout.splitlines()]
+    assert [line[0] for line in lines] == [str(short), str(long_path), str(short)]
+    start, end = map(float, lines[1][1].split("-"))  # one segment: endpointing is off
+    assert 0 <= start < end <= len(long_wave) / 16000 + 0.03
+    recognizer = Recognizer.from_file(str(tiny_package), device="cpu")
+    expected = stream(recognizer, long_wave, [160_000] * 2, endpoint_ms=0)
+    assert lines[1][2] == expected[0].text and len(lines[0]) == 2
