@@ -258,7 +258,7 @@ def test_user_errors_are_one_line(text_file, tmp_path, capsys):
     assert main(["synth", "--text", str(tmp_path / "missing.txt"), "--out", str(tmp_path), "--split", "dev",
                  "--num", "2"]) == 1
     err = capsys.readouterr().err.strip()
-    assert err.startswith("asr: error:") and "missing.txt: text file not found" in err and "\n" not in err
+    assert err.startswith("asr: error:") and err.endswith("missing.txt: text file not found") and "\n" not in err
     assert main(["synth", "--text", str(text_file), "--out", str(tmp_path / "c"), "--split", "dev", "--num", "1",
                  "--families", "espeak", "--jobs", "1"]) == 0
     capsys.readouterr()

@@ -350,6 +350,8 @@ def synthesize_corpus(text: str | os.PathLike, out: str | os.PathLike, split: st
     options = options or SynthOptions()
     options.check()
     out, text = Path(out), Path(text).resolve()
+    if not text.is_file():  # before the voices are looked up and logged: the error is the one line
+        raise AsrError(f"{text}: text file not found")
     chosen = resolve_voices(split, families, voices)
     plan = plan_split(text, split, chosen, num, hours, seed, min_words, max_words, skip, stop, options)
     _check_settings(out / split / "settings.json", {
