@@ -177,6 +177,9 @@ def test_stream_cli_prints_segments_and_reports_bad_input(tiny_package, tmp_path
     assert missing.returncode == 1 and missing.stderr.count("\n") == 1 and "no such file" in missing.stderr
     no_source = run_cli("stream", "--model", str(tiny_package))
     assert no_source.returncode == 1 and "--mic" in no_source.stderr
+    # --mic without the sounddevice extra (not installed for the tests) or a device:
+    mic = run_cli("stream", "--mic", "--model", str(tiny_package), timeout=60)
+    assert mic.returncode == 1 and mic.stderr.count("\n") == 1 and "--mic" in mic.stderr, mic.stderr
 
 
 def test_endpointing_splits_three_utterances_into_three_segments(tmp_path):
