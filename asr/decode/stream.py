@@ -16,14 +16,18 @@ same audio in different pieces gives the same result, and a chunk longer than th
 gives the full-utterance model's output. The decoder (greedy, or prefix beam search with the LM)
 runs incrementally on each chunk's log-probs.
 
-Endpointing: when a segment has produced speech (a non-blank best token) and then the best
-token has been blank for `endpoint_ms`, the segment is closed and decoding starts afresh (the
-acoustic model's state carries on). Segment times come from the frames of the first and last
-non-blank best tokens.
+Endpointing: when a segment has produced speech (a non-blank best token) and then, for
+`endpoint_ms`, the best token has been blank and the audio quiet (frames more than
+`silence_db` below the loudest frame so far), the segment is closed and decoding starts afresh
+(the acoustic model's state carries on). Both are needed because a CTC model may stay blank for
+a while in the middle of a word and emit its last letters late; in audio that is never quiet
+(steady noise), a segment longer than `max_segment_ms` ends at a blank run alone. Segment times
+come from the frames of the first and last non-blank best tokens.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -104,12 +108,15 @@ class StreamingRecognizer:
         for stack 3); algorithmic latency is about chunk + right context + the 25 ms window.
     decoder, lm, options: as `asr transcribe`'s --decoder, --lm and the other decoding options
         (only with a path; a Recognizer brings its own).
-    endpoint_ms: trailing blank that closes a segment (0 or None: never; one segment per stream).
+    endpoint_ms: trailing blank + quiet audio that closes a segment (0 or None: never; one
+        segment per stream). silence_db: how far below the loudest frame so far a frame counts as
+        quiet. max_segment_ms: past this, a blank run alone closes the segment.
     """
 
     def __init__(self, model: str | Recognizer, chunk_ms: float = 240.0, right_context_ms: float = 120.0,
                  decoder: str | None = None, lm: str | None = None, endpoint_ms: float | None = 800.0,
-                 options: dict | None = None, device: str = "cpu"):
+                 options: dict | None = None, device: str = "cpu", silence_db: float = 30.0,
+                 max_segment_ms: float = 30_000.0):
         if isinstance(model, Recognizer):
             self.recognizer = model
         else:
@@ -123,6 +130,8 @@ class StreamingRecognizer:
         self.chunk = max(1, round(chunk_ms / frame_ms))
         self.right_context = max(0, round(right_context_ms / frame_ms))
         self.endpoint_frames = round(endpoint_ms / frame_ms) if endpoint_ms else 0
+        self.silence_nats = silence_db / 10 * math.log(10)  # dB of power -> natural log
+        self.max_segment_frames = round(max_segment_ms / frame_ms)
         self.block_frames = self.chunk * self.stack  # feature frames computed at once
         self.reset()
 
@@ -141,6 +150,7 @@ class StreamingRecognizer:
         self.chunks_done = 0
         self.state = self.model.initial_state(1, device)
         self.finished = False
+        self.loudest = -math.inf  # log power of the loudest output frame so far
         self._open_segment()
 
     def accept_waveform(self, samples: np.ndarray | torch.Tensor) -> list[Segment]:
@@ -189,17 +199,26 @@ class StreamingRecognizer:
             chunk_length = min(self.chunk, count)
             log_probs, self.state = self.model.forward_chunk(
                 window, torch.tensor([chunk_length]), torch.tensor([count]), self.state)
-            segments += self._decode(log_probs[:, :chunk_length], start)
+            segments += self._decode(log_probs[:, :chunk_length], start,
+                                     self._log_power(padded[: chunk_length * self.stack]))
             self.chunks_done += 1
             drop = (start + self.chunk) * self.stack - self.feat_offset
             self.feats, self.feat_offset = self.feats[drop:], self.feat_offset + drop
+
+    def _log_power(self, feats: torch.Tensor) -> list[float]:
+        """Log power of each output frame (the loudest of its stacked frames) from normalized
+        log-mel features [n * stack, n_mels]: CMVN undone, mel powers summed."""
+        raw = feats / self.cmvn.inv_std + self.cmvn.mean
+        power = torch.logsumexp(raw, dim=1).view(-1, self.stack).max(dim=1).values
+        return power.tolist()
 
     # ------------------------------------------------------------------ decoding and endpoints
     def _open_segment(self) -> None:
         self.decoding = self.recognizer.decoder.stream()
         self.first_speech: int | None = None  # output frame of the segment's first non-blank best token
         self.last_speech: int | None = None
-        self.blank_run = 0
+        self.blank_run = 0  # output frames since the last non-blank best token ...
+        self.quiet_run = 0  # ... and since the last frame that was not quiet
 
     def _close_segment(self) -> Segment | None:
         text = self.decoding.result().text
@@ -209,19 +228,25 @@ class StreamingRecognizer:
             return None
         return Segment(first * self.frame_seconds, (last + 1) * self.frame_seconds, text)
 
-    def _decode(self, log_probs: torch.Tensor, first_frame: int) -> list[Segment]:
+    def _decode(self, log_probs: torch.Tensor, first_frame: int, log_power: list[float]) -> list[Segment]:
         """Feed one chunk's log_probs [1, n, V] (output frames first_frame...) to the decoder,
-        closing segments at endpoints inside it."""
+        closing segments at endpoints inside it; log_power: each frame's (see _log_power)."""
         blank = self.recognizer.tokenizer.BLANK
         segments, begin = [], 0
         for i, token in enumerate(log_probs[0].argmax(dim=-1).tolist()):
+            self.loudest = max(self.loudest, log_power[i])
+            quiet = log_power[i] < self.loudest - self.silence_nats
+            self.quiet_run = self.quiet_run + 1 if quiet else 0
             if token != blank:
                 if self.first_speech is None:
                     self.first_speech = first_frame + i
                 self.last_speech, self.blank_run = first_frame + i, 0
                 continue
             self.blank_run += 1
-            if self.endpoint_frames and self.first_speech is not None and self.blank_run >= self.endpoint_frames:
+            if not self.endpoint_frames or self.first_speech is None or self.blank_run < self.endpoint_frames:
+                continue
+            too_long = first_frame + i - self.first_speech >= self.max_segment_frames
+            if self.quiet_run >= self.endpoint_frames or too_long:
                 self.decoding.advance(log_probs[:, begin: i + 1])
                 begin = i + 1
                 closed = self._close_segment()
