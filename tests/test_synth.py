@@ -277,7 +277,9 @@ def test_recipe_stage_0_makes_the_three_sets_from_disjoint_text(tmp_path):
     test from lines 1000 on, each with its own voices; a bad --size is one error line."""
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
            "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
-    recipe = [str(REPO / "recipes" / "synth" / "run.sh"), "--workdir", str(tmp_path), "--stop-stage", "0"]
+    # the text is passed explicitly: a clone need not sit beside ../shared (the recipe's default)
+    recipe = [str(REPO / "recipes" / "synth" / "run.sh"), "--workdir", str(tmp_path), "--stop-stage", "0",
+              "--train-text", str(DATA / "text" / "lm_train.txt.gz"), "--eval-text", str(DATA / "text" / "lm_dev.txt")]
     done = subprocess.run([*recipe, "--train-hours", "0.004", "--dev-hours", "0.002", "--test-hours", "0.002",
                            "--synth-jobs", "1"], env=env, capture_output=True, text=True, check=False, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
