@@ -19,7 +19,7 @@ rolling hash. Within one frame the only possible duplicate is "extension of slot
 "slot j" (two extensions or two stays can never coincide because beam prefixes are distinct),
 so merging reduces to finding, for every slot j, the slot holding j's prefix minus its last
 token: a lookup of a 62-bit hash, confirmed by the length and the last few tokens (a wrong merge
-would need two live prefixes that collide in both hashes and end alike).
+would need two live prefixes of the same length whose hashes collide and that end alike).
 
 Shallow fusion: when y is extended by c the fused score gains alpha * log P_lm(c | y) and the
 length bonus beta (see `BeamSearchOptions.bonus_unit`); at the end alpha * log P_lm(</s> | y)
@@ -264,10 +264,10 @@ def _search_step(beams: _Beams, schedule: FrameSchedule, step: int, options: Bea
     """Advance every active utterance by its frame of this step."""
     frame, active = schedule.frames[:, step], schedule.active[:, step]  # [B, V], [B]
     batch, beam_size = beams.length.shape
-    alive = beams.ctc_score() > float("-inf")
+    ctc_score = beams.ctc_score()
+    alive = ctc_score > float("-inf")
 
     # Staying on the same prefix: blank, or a repeat of its last token.
-    ctc_score = beams.ctc_score()
     stay_blank = ctc_score + frame[:, blank, None]
     repeat = frame.gather(1, beams.last.clamp(min=0))
     stay_nonblank = torch.where(beams.last >= 0, beams.log_p_nonblank + repeat, float("-inf"))
@@ -369,7 +369,7 @@ def _find_parent_slots(beams: _Beams, alive: torch.Tensor) -> tuple[torch.Tensor
     sorted-hash lookup (O(K log K), not a K x K comparison, so huge beams stay cheap). A match
     must also have the right length and agree on the tokens before the child's last one that
     the packed tails hold (7 of them for up to 127 tokens), so a wrong merge would need a
-    collision of both 31-bit hashes between two live prefixes that also end alike. Comparing
+    collision of the 62-bit hash between two live prefixes that also end alike. Comparing
     a fixed window rather than whole rows keeps the cost per frame constant instead of growing
     with the prefix length (whole rows made the search quadratic in T).
     Dead slots are neither parents nor children: they may hold stale copies of live prefixes.

@@ -24,11 +24,12 @@ The schedule also sorts each expanded frame's candidate tokens once, so a search
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import torch
 
-# Candidate tokens are sorted per frame only when, at some step, fewer than this share of them
-# pass the pruning in every utterance of the batch (else slicing the sorted list saves little).
+# Candidate tokens are sorted per frame only when at every step fewer than this share of them
+# pass the pruning in each utterance of the batch (else slicing the sorted list saves little).
 _SORT_WHEN_WIDTH_BELOW = 0.75
 
 
@@ -61,20 +62,17 @@ class FrameSchedule:
     def steps(self) -> int:
         return self.frames.shape[1]
 
-    @property
+    @cached_property
     def all_active(self) -> list[bool]:
         """Per step: every utterance has a frame (read once, so the search need not sync)."""
-        if not hasattr(self, "_all_active"):
-            self._all_active = self.active.all(dim=0).tolist()
-        return self._all_active
+        return self.active.all(dim=0).tolist()
 
     def extensions(self, step: int, blank: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Candidate tokens [B, C] and their log-probs [B, C] at `step`."""
         if self.ext_tokens is None:
             frame = self.frames[:, step]
-            every_token = torch.arange(frame.shape[1], device=frame.device)
-            tokens = torch.cat([every_token[:blank], every_token[blank + 1:]]).expand(frame.shape[0], -1)
-            return tokens, torch.cat([frame[:, :blank], frame[:, blank + 1:]], dim=1)
+            tokens = _non_blank_ids(frame.shape[1], blank, frame.device).expand(frame.shape[0], -1)
+            return tokens, _without_blank(frame, blank)
         width = self.widths[step]
         return self.ext_tokens[:, step, :width], self.ext_logprobs[:, step, :width]
 
@@ -94,7 +92,7 @@ def plan_frames(log_probs: torch.Tensor, lengths: torch.Tensor, token_top_k: int
         tokens, values = _best_tokens(log_probs, top_k, blank)
         return FrameSchedule(log_probs, valid, tokens, values, [top_k] * steps)
 
-    non_blank = torch.cat([log_probs[..., :blank], log_probs[..., blank + 1:]], dim=2)
+    non_blank = _without_blank(log_probs, blank)
     passing = (non_blank >= token_min_logprob).sum(dim=2).clamp(max=top_k)  # [B, T] possible extensions
     expanded = valid & (passing > 0)
     counts = expanded.sum(dim=1)
@@ -111,12 +109,22 @@ def plan_frames(log_probs: torch.Tensor, lengths: torch.Tensor, token_top_k: int
         # every non-blank token is a candidate, those below the threshold at -inf.
         values = non_blank.gather(1, order[:, :, None].expand(-1, -1, vocab - 1))
         values = values.masked_fill(values < token_min_logprob, float("-inf"))
-        every_token = torch.arange(vocab, device=log_probs.device)
-        tokens = torch.cat([every_token[:blank], every_token[blank + 1:]]).expand(batch, steps, -1)
+        tokens = _non_blank_ids(vocab, blank, log_probs.device).expand(batch, steps, -1)
         return FrameSchedule(chosen, active, tokens, values, [top_k] * steps, *runs)
     tokens, values = _best_tokens(chosen, max(widths, default=1), blank)
     values = values.masked_fill(values < token_min_logprob, float("-inf"))
     return FrameSchedule(chosen, active, tokens, values, widths, *runs)
+
+
+def _non_blank_ids(vocab: int, blank: int, device: torch.device) -> torch.Tensor:
+    """Token ids 0..vocab-1 without the blank [vocab - 1], in order."""
+    ids = torch.arange(vocab, device=device)
+    return torch.cat([ids[:blank], ids[blank + 1:]])
+
+
+def _without_blank(log_probs: torch.Tensor, blank: int) -> torch.Tensor:
+    """log_probs [..., V] without the blank's column -> [..., V - 1] (columns in _non_blank_ids order)."""
+    return torch.cat([log_probs[..., :blank], log_probs[..., blank + 1:]], dim=-1)
 
 
 def _best_tokens(log_probs: torch.Tensor, count: int, blank: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -135,10 +143,10 @@ def _run_quantities(log_probs: torch.Tensor, valid: torch.Tensor, expanded: torc
     Accumulates each run frame by frame for all utterances at once, restarting at every frame
     that is not in a run, then files each run's totals (those at its last frame) under its index.
     """
-    batch, frames, vocab = log_probs.shape
+    batch, _, vocab = log_probs.shape
     device, dtype = log_probs.device, log_probs.dtype
     in_run = valid & ~expanded
-    frames = int(valid.sum(dim=1).max())
+    frames = int(valid.sum(dim=1).max())  # the longest utterance: later frames are in no run
     # totals[:, t] = [x_blank summed, x summed (V), leaving c for blank (V)] over the run up to
     # frame t; (0, 0, -inf) at frames in no run, so the next run starts from there.
     x = log_probs[:, :frames]

@@ -135,8 +135,8 @@ class AcousticModel(nn.Module):
             remaining = lengths[rows] - start
             chunk_lengths = remaining.clamp(max=chunk)
             window_lengths = remaining.clamp(max=chunk + right_context)
-            window = x[rows.to(x.device), start: start + int(window_lengths.max())]
             rows_on_device = rows.to(x.device)
+            window = x[rows_on_device, start: start + int(window_lengths.max())]
             log_probs, (h, c) = self.forward_chunk(window, chunk_lengths, window_lengths,
                                                    (hidden[:, rows_on_device], cell[:, rows_on_device]))
             hidden, cell = hidden.index_copy(1, rows_on_device, h), cell.index_copy(1, rows_on_device, c)
