@@ -4,7 +4,8 @@
 logs, AdamW with warm-up and decay, autocast, gradient clipping, skipping non-finite steps,
 splitting (or skipping) batches that run out of memory, atomic checkpoints with the whole
 training state (so a killed run resumed with --resume ends with the same weights as one that
-never stopped), per-epoch evaluation, weight snapshots and their averaging. A subclass says what a batch's loss is, how to evaluate and what to package.
+never stopped), per-epoch evaluation, weight snapshots and their averaging. A subclass says
+what a batch's loss is, how to evaluate and what to package.
 """
 
 from __future__ import annotations
