@@ -34,6 +34,23 @@ def test_batched_output_equals_one_utterance_at_a_time():
         torch.testing.assert_close(log_probs[i, : out_lengths[i]], single[0], rtol=1e-5, atol=1e-5)
 
 
+def test_cpu_padded_lstm_equals_torch_packed_lstm_with_gradients():
+    """On the CPU the model runs the LSTM stack on padded tensors (fast) instead of torch's
+    packed nn.LSTM (the GPU path): outputs, zeros past each length and gradients must agree."""
+    torch.manual_seed(1)
+    model = AcousticModel(AcousticModelConfig(num_layers=3, hidden_size=16)).eval()
+    lengths = torch.tensor([23, 1, 17, 23, 9])
+    x = torch.randn(5, 23, 240, requires_grad=True)
+    padded, packed = model._lstm_padded(x, lengths), model._lstm_packed(x, lengths)
+    torch.testing.assert_close(padded, packed, rtol=1e-5, atol=1e-6)
+    assert padded[1, 1:].abs().max() == 0 and padded[4, 9:].abs().max() == 0
+    weights = torch.randn_like(padded)
+    inputs = [x, model.lstm.weight_ih_l0, model.lstm.weight_hh_l2_reverse, model.lstm.bias_hh_l1]
+    for ours, torchs in zip(torch.autograd.grad((padded * weights).sum(), inputs),
+                            torch.autograd.grad((packed * weights).sum(), inputs)):
+        torch.testing.assert_close(ours, torchs, rtol=1e-4, atol=1e-6)
+
+
 def test_package_roundtrip_gives_the_same_outputs(tiny_package, tmp_path):
     package = ModelPackage.load(tiny_package)
     recognizer = Recognizer(package, device="cpu")

@@ -51,6 +51,18 @@ def stack_frames(feats: torch.Tensor, lengths: torch.Tensor, stack: int) -> tupl
     return feats.reshape(batch, padded // stack, stack * dim), (lengths + stack - 1) // stack
 
 
+def _reverse_within_lengths(frames: int, lengths: torch.Tensor) -> torch.Tensor:
+    """Time index [B, frames] that reverses each row within its own length (positions past
+    it stay put); applying it twice is the identity."""
+    time = torch.arange(frames)
+    return torch.where(time < lengths[:, None], lengths[:, None] - 1 - time, time)
+
+
+def _gather_time(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """x [B, T, D] reordered along time by index [B, T]."""
+    return x.gather(1, index[:, :, None].expand(-1, -1, x.shape[2]))
+
+
 class AcousticModel(nn.Module):
     """Frame stacking, a bidirectional LSTM stack, and a linear layer to token log-probs.
 
@@ -82,11 +94,34 @@ class AcousticModel(nn.Module):
         x, out_lengths = stack_frames(feats, lengths, self.config.stack)
         if chunk is not None:
             return self._forward_chunked(x, out_lengths, chunk, right_context), out_lengths.to(x.device)
-        packed = pack_padded_sequence(x, out_lengths.cpu(), batch_first=True, enforce_sorted=False)
-        packed_out, _ = self.lstm(packed)
-        x, _ = pad_packed_sequence(packed_out, batch_first=True, total_length=x.shape[1])
+        x = self._lstm_packed(x, out_lengths) if x.is_cuda else self._lstm_padded(x, out_lengths)
         logits = self.output(self.dropout(x))
         return logits.float().log_softmax(dim=-1), out_lengths.to(logits.device)
+
+    def _lstm_packed(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """The LSTM stack on packed sequences (cuDNN skips the padding): x [B, T', D'] -> [B, T', 2H],
+        zeros past each length."""
+        packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        packed_out, _ = self.lstm(packed)
+        return pad_packed_sequence(packed_out, batch_first=True, total_length=x.shape[1])[0]
+
+    def _lstm_padded(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """The same as `_lstm_packed`, computed on padded tensors: on the CPU an LSTM over a packed
+        sequence takes a path about 4x slower than over a padded batch (BENCHMARKS.md, "CPU
+        training"). Exact: the forward direction runs left to right, so padding only follows
+        the valid frames; the backward direction runs over each row reversed within its length,
+        so its padding also comes last. Outputs past each length are zeroed after every layer."""
+        lengths = lengths.cpu()
+        valid = (torch.arange(x.shape[1]) < lengths[:, None]).to(x.device)[:, :, None]
+        reverse_index = _reverse_within_lengths(x.shape[1], lengths).to(x.device)
+        layers = self.config.num_layers
+        for layer in range(layers):
+            forward = self._call_direction(layer, False, x, None)[0]
+            backward = self._call_direction(layer, True, _gather_time(x, reverse_index), None)[0]
+            x = torch.cat([forward, _gather_time(backward, reverse_index)], dim=2) * valid
+            if layer < layers - 1 and self.training and self.config.dropout:
+                x = nn.functional.dropout(x, self.config.dropout, training=True)
+        return x
 
     # ------------------------------------------------------------------ chunked mode
     def initial_state(self, batch: int, device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
@@ -158,15 +193,34 @@ class AcousticModel(nn.Module):
         suffix = "_reverse" if reverse else ""
         return {f"{name}_l0": getattr(self.lstm, f"{name}_l{layer}{suffix}") for name in _LSTM_WEIGHTS}
 
+    def _call_direction(self, layer: int, reverse: bool, x, state: tuple[torch.Tensor, torch.Tensor] | None):
+        """One direction of one layer, left to right, over x ([N, T, D] or a packed sequence) from
+        state ([N, H] each, or zeros) -> (outputs, (h, c) [N, H] after the last step)."""
+        hx = None if state is None else (state[0][None].contiguous(), state[1][None].contiguous())
+        input_size = self.lstm.input_size if layer == 0 else 2 * self.config.hidden_size
+        out, (h, c) = functional_call(self._single_lstm(input_size), self._direction(layer, reverse), (x, hx))
+        return out, (h[0], c[0])
+
     def _run_direction(self, layer: int, reverse: bool, x: torch.Tensor, lengths: torch.Tensor,
                        state: tuple[torch.Tensor, torch.Tensor] | None):
         """One direction of one layer over x [N, T, D] (lengths [N] >= 1, CPU), from state
         ([N, H] each, or zeros), left to right: -> (outputs [N, T, H], (h, c) [N, H] at each length)."""
-        packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
-        hx = None if state is None else (state[0][None].contiguous(), state[1][None].contiguous())
-        out, (h, c) = functional_call(self._single_lstm(x.shape[2]), self._direction(layer, reverse), (packed, hx))
-        out, _ = pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
-        return out, (h[0], c[0])
+        if x.is_cuda:
+            packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+            out, (h, c) = self._call_direction(layer, reverse, packed, state)
+            return pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])[0], (h, c)
+        # On the CPU packed sequences are slow (see _lstm_padded), and the state at each length is
+        # needed: run each group of rows of one length unpadded (chunks mostly share one length).
+        out = x.new_zeros(x.shape[0], x.shape[1], self.config.hidden_size)
+        h = x.new_zeros(x.shape[0], self.config.hidden_size)
+        c = torch.zeros_like(h)
+        for length in lengths.unique().tolist():
+            rows = (lengths == length).nonzero().squeeze(1).to(x.device)
+            group_state = None if state is None else (state[0][rows], state[1][rows])
+            group_out, (group_h, group_c) = self._call_direction(layer, reverse, x[rows, :length], group_state)
+            out[rows, :length] = group_out
+            h, c = h.index_copy(0, rows, group_h), c.index_copy(0, rows, group_c)
+        return out, (h, c)
 
     def _forward_direction(self, layer: int, x: torch.Tensor, chunk: int, chunk_lengths: torch.Tensor,
                            window_lengths: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor]):
@@ -186,12 +240,9 @@ class AcousticModel(nn.Module):
 
     def _backward_direction(self, layer: int, x: torch.Tensor, window_lengths: torch.Tensor) -> torch.Tensor:
         """Backward direction over each window from zeros at its end: x [N, W, D] -> [N, W, H]."""
-        time = torch.arange(x.shape[1])
-        # Reverse each row within its own length (positions past it stay put).
-        index = torch.where(time < window_lengths[:, None], window_lengths[:, None] - 1 - time, time).to(x.device)
-        reversed_x = x.gather(1, index[:, :, None].expand(-1, -1, x.shape[2]))
-        out, _ = self._run_direction(layer, True, reversed_x, window_lengths, None)
-        return out.gather(1, index[:, :, None].expand(-1, -1, out.shape[2]))
+        index = _reverse_within_lengths(x.shape[1], window_lengths).to(x.device)
+        out, _ = self._run_direction(layer, True, _gather_time(x, index), window_lengths, None)
+        return _gather_time(out, index)
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())

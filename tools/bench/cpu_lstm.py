@@ -1,0 +1,74 @@
+"""The acoustic model's LSTM stack on the CPU: padded tensors (what AcousticModel runs on the CPU)
+against torch's nn.LSTM over a packed sequence (what it runs on CUDA, and ran everywhere before).
+
+    python tools/bench/cpu_lstm.py --threads 2 --repeat 3
+
+One batch of utterances with different lengths (--seconds: a spread like a bucketed training
+batch), random log-mel features; for each way: training (forward + CTC loss + backward) and
+inference (forward under no_grad). The two ways are interleaved over --repeat rounds in one
+process and the best time of each is kept, so load from other jobs affects both alike. Also
+checks that the two give the same log-probs. Prints a markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+
+from asr.model.acoustic import AcousticModel, AcousticModelConfig, stack_frames
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size", default="4x256", help="LAYERSxHIDDEN")
+    parser.add_argument("--seconds", default="6.0,5.9,5.8,5.8,5.7,5.6,5.6,5.5,5.4,5.4,5.3,5.2,5.1,5.0",
+                        help="utterance lengths of the batch, comma-separated")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    layers, hidden = (int(x) for x in args.size.split("x"))
+    model = AcousticModel(AcousticModelConfig(num_layers=layers, hidden_size=hidden, dropout=0.0))
+    seconds = [float(s) for s in args.seconds.split(",")]
+    lengths = torch.tensor([round(s * 100) for s in seconds])
+    feats = torch.randn(len(seconds), int(lengths.max()), 80)
+    targets = torch.randint(1, 29, (len(seconds), round(min(seconds) * 12)))
+    target_lengths = torch.full((len(seconds),), targets.shape[1])
+
+    def log_probs(way: str) -> tuple[torch.Tensor, torch.Tensor]:
+        x, out_lengths = stack_frames(feats, lengths, model.config.stack)
+        hidden_out = model._lstm_padded(x, out_lengths) if way == "padded" else model._lstm_packed(x, out_lengths)
+        return model.output(hidden_out).log_softmax(-1), out_lengths
+
+    def train_step(way: str) -> None:
+        out, out_lengths = log_probs(way)
+        torch.nn.functional.ctc_loss(out.transpose(0, 1), targets, out_lengths, target_lengths).backward()
+        model.zero_grad()
+
+    def inference(way: str) -> None:
+        with torch.no_grad():
+            log_probs(way)
+
+    with torch.no_grad():
+        difference = (log_probs("padded")[0] - log_probs("packed")[0]).abs().max().item()
+    best = {(job, way): float("inf") for job in ("train", "infer") for way in ("packed", "padded")}
+    for _ in range(args.repeat):
+        for job, way in best:
+            start = time.perf_counter()
+            (train_step if job == "train" else inference)(way)
+            best[job, way] = min(best[job, way], time.perf_counter() - start)
+    audio = sum(seconds)
+    print(f"{args.size} BiLSTM, {len(seconds)} utterances ({audio:.1f} s of audio), {args.threads} thread(s); "
+          f"largest log-prob difference between the ways: {difference:.1e}")
+    print("| job | packed nn.LSTM s | padded s | speed-up | audio s per s (padded) |")
+    print("|---|---:|---:|---:|---:|")
+    for job in ("train", "infer"):
+        packed, padded = best[job, "packed"], best[job, "padded"]
+        print(f"| {job} | {packed:.2f} | {padded:.2f} | {packed / padded:.1f}x | {audio / padded:.0f} |")
+
+
+if __name__ == "__main__":
+    main()
