@@ -89,6 +89,39 @@ def test_chunked_model_equals_step_by_step_reference(chunk, right):
         torch.testing.assert_close(log_probs[b, : out_lengths[b]], expected, atol=1e-5, rtol=1e-5)
 
 
+def streamed_log_probs(model: AcousticModel, x: torch.Tensor, chunk: int, right: int) -> torch.Tensor:
+    """One utterance's stacked frames x [T, D] through forward_chunk, chunk after chunk (what
+    streaming runs; differentiable) -> log_probs [T, V]."""
+    state, pieces = model.initial_state(1), []
+    for start in range(0, len(x), chunk):
+        chunk_length = min(chunk, len(x) - start)
+        window_length = min(chunk + right, len(x) - start) if chunk_length == chunk else chunk_length
+        log_probs, state = model.forward_chunk(x[None, start: start + window_length], torch.tensor([chunk_length]),
+                                               torch.tensor([window_length]), state)
+        pieces.append(log_probs[0, :chunk_length])
+    return torch.cat(pieces)
+
+
+@pytest.mark.parametrize("chunk, right", [(3, 2), (4, 0)])
+def test_chunked_training_gradients_equal_streaming_step_gradients(chunk, right):
+    """Chunked training computes all windows of a batch at once (index_put / index_copy between
+    layers); its gradients must equal those of forward_chunk run chunk by chunk per utterance."""
+    model = random_model(layers=3)
+    lengths = torch.tensor([23, 14, 2])
+    feats = padded_features(lengths.tolist()).requires_grad_()
+    log_probs, out_lengths = model(feats, lengths, chunk=chunk, right_context=right)
+    weights = torch.randn_like(log_probs)
+    params = [feats, model.lstm.weight_ih_l0, model.lstm.weight_hh_l1, model.lstm.bias_ih_l2_reverse,
+              model.output.weight]
+    batched = torch.autograd.grad((log_probs * weights).sum(), params)
+    total = 0
+    for b, length in enumerate(lengths.tolist()):
+        x, n = stacked(model, feats[b], length), int(out_lengths[b])
+        total = total + (streamed_log_probs(model, x, chunk, right) * weights[b, :n]).sum()
+    for ours, reference in zip(batched, torch.autograd.grad(total, params)):
+        torch.testing.assert_close(ours, reference, atol=1e-5, rtol=1e-4)
+
+
 @torch.no_grad()
 def test_chunk_longer_than_utterance_is_the_full_model_and_right_context_limits_lookahead():
     model = random_model(layers=3)

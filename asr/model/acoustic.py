@@ -158,26 +158,74 @@ class AcousticModel(nn.Module):
 
     def _forward_chunked(self, x: torch.Tensor, lengths: torch.Tensor, chunk: int,
                          right_context: int) -> torch.Tensor:
-        """Stacked frames x [B, T', D'] -> log_probs [B, T', V], chunk by chunk (zeros past each length)."""
+        """Stacked frames x [B, T', D'] -> log_probs [B, T', V] in chunked mode (zeros past each length).
+
+        The same function as `forward_chunk` applied chunk after chunk (which streaming does), but
+        computed layer by layer over all chunks at once, so that most of the work is a few large
+        LSTM calls: per layer, the forward direction runs chunk after chunk over the whole batch
+        (its state carried, one call per chunk), then the right contexts of all windows continue
+        from their chunk's end state in one batched call, and the backward direction runs over all
+        windows (chunk + right context, reversed within their lengths) in one batched call. A
+        window is one (utterance, chunk) pair; the right-context frames take different values in
+        each window they belong to, so they are carried per window from layer to layer.
+        """
         if chunk < 1 or right_context < 0:
             raise ValueError(f"chunk must be >= 1 and right_context >= 0, got {chunk} and {right_context}")
         batch, frames, _ = x.shape
         lengths = lengths.cpu()
-        hidden, cell = self.initial_state(batch, x.device)
-        pieces = []
-        for start in range(0, frames, chunk):
-            rows = (lengths > start).nonzero().squeeze(1)  # utterances not finished yet
-            remaining = lengths[rows] - start
-            chunk_lengths = remaining.clamp(max=chunk)
-            window_lengths = remaining.clamp(max=chunk + right_context)
-            rows_on_device = rows.to(x.device)
-            window = x[rows_on_device, start: start + int(window_lengths.max())]
-            log_probs, (h, c) = self.forward_chunk(window, chunk_lengths, window_lengths,
-                                                   (hidden[:, rows_on_device], cell[:, rows_on_device]))
-            hidden, cell = hidden.index_copy(1, rows_on_device, h), cell.index_copy(1, rows_on_device, c)
-            piece = log_probs.new_zeros(batch, min(chunk, frames - start), log_probs.shape[2])
-            pieces.append(piece.index_copy(0, rows_on_device, log_probs[:, : piece.shape[1]]))
-        return torch.cat(pieces, dim=1)
+        chunks = -(-frames // chunk)
+        starts = torch.arange(chunks) * chunk
+        remaining = (lengths[:, None] - starts).clamp(min=0)  # [B, K] frames left at each chunk start
+        row, index = (remaining > 0).nonzero(as_tuple=True)  # the windows: utterance and chunk index
+        chunk_lengths = remaining[row, index].clamp(max=chunk)  # [N]
+        window_lengths = remaining[row, index].clamp(max=chunk + right_context)  # [N]
+        right_lengths = window_lengths - chunk_lengths  # [N], > 0 only for full chunks
+        with_right = (right_lengths > 0).nonzero().squeeze(1)
+        device = x.device
+        row_d, index_d, with_right_d = row.to(device), index.to(device), with_right.to(device)
+        reverse_index = _reverse_within_lengths(chunk + right_context, window_lengths).to(device)
+        valid = (torch.arange(frames) < lengths[:, None]).to(device)[:, :, None]
+
+        sequence = x  # [B, T', D]: each frame's value as a frame of its own chunk
+        right = x.new_zeros(0)  # [N, R, D]: the right-context frames of each window
+        if right_context:
+            padded = nn.functional.pad(x, (0, 0, 0, chunks * chunk + right_context - frames))
+            right = padded[:, chunk:].unfold(1, right_context, chunk)[:, :chunks]  # [B, K, D, R]
+            right = right.permute(0, 1, 3, 2)[row_d, index_d]
+        layers = self.config.num_layers
+        for layer in range(layers):
+            # forward direction over the chunks, carrying the state; the end state of every chunk
+            by_chunk = nn.functional.pad(sequence, (0, 0, 0, chunks * chunk - frames))
+            by_chunk = by_chunk.reshape(batch, chunks, chunk, -1)
+            state, outputs, ends_h, ends_c = None, [], [], []
+            for k in range(chunks):
+                out, state = self._call_direction(layer, False, by_chunk[:, k], state)
+                outputs.append(out)
+                ends_h.append(state[0])
+                ends_c.append(state[1])
+            forward = torch.stack(outputs, dim=1)  # [B, K, C, H]
+            window = by_chunk[row_d, index_d]  # [N, C, D]
+            forward_right = None
+            if right_context:
+                window = torch.cat([window, right], dim=1)  # [N, C + R, D]
+                forward_right = right.new_zeros(len(row), right_context, self.config.hidden_size)
+                if len(with_right):
+                    start_state = (torch.stack(ends_h, dim=1)[row_d, index_d][with_right_d],
+                                   torch.stack(ends_c, dim=1)[row_d, index_d][with_right_d])
+                    out, _ = self._call_direction(layer, False, right[with_right_d], start_state)
+                    forward_right = forward_right.index_copy(0, with_right_d, out)
+            backward, _ = self._call_direction(layer, True, _gather_time(window, reverse_index), None)
+            backward = _gather_time(backward, reverse_index)  # [N, C + R, H]
+            backward_chunks = forward.new_zeros(forward.shape).index_put((row_d, index_d), backward[:, :chunk])
+            sequence = torch.cat([forward, backward_chunks], dim=3).reshape(batch, chunks * chunk, -1)
+            sequence = sequence[:, :frames] * valid
+            if right_context:
+                right = torch.cat([forward_right, backward[:, chunk:]], dim=2)
+            if layer < layers - 1 and self.training and self.config.dropout:
+                sequence = nn.functional.dropout(sequence, self.config.dropout, training=True)
+                right = nn.functional.dropout(right, self.config.dropout, training=True)
+        logits = self.output(self.dropout(sequence))
+        return logits.float().log_softmax(dim=-1) * valid
 
     def _single_lstm(self, input_size: int) -> nn.LSTM:
         """A 1-layer unidirectional LSTM of the right shape, run with one direction's weights of
