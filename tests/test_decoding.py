@@ -9,6 +9,7 @@ import math
 import torch
 
 from asr.decode.beam import Hypothesis
+from asr.decode.options import DecodingOptions
 from asr.decode.rescore import rescore_nbest
 from asr.package import LmPackage
 from conftest import FSDD, run_cli
@@ -82,3 +83,17 @@ def test_tune_writes_a_package_whose_defaults_transcribe_uses(tiny_package, tiny
     proc = run_cli("transcribe", str(FSDD / "2_george_5.wav"), "--model", str(package), "--format", "json")
     assert proc.returncode == 0, proc.stderr
     assert "score" in json.loads(proc.stdout)  # the beam search ran: only it reports a score
+    # --decoder greedy over those defaults drops the stored LM weight and bonus instead of failing
+    proc = run_cli("transcribe", str(FSDD / "2_george_5.wav"), "--model", str(package), "--format", "json",
+                   "--decoder", "greedy")
+    assert proc.returncode == 0, proc.stderr
+    assert "score" not in json.loads(proc.stdout)
+
+
+def test_greedy_over_stored_beam_defaults_drops_only_what_was_not_given():
+    stored = DecodingOptions.from_package({"decoder": "beam", "beam_size": 7, "lm_weight": 0.6, "word_bonus": 1.5,
+                                           "nbest": 3})
+    greedy = stored.updated({"decoder": "greedy"})
+    assert (greedy.decoder, greedy.lm_weight, greedy.word_bonus, greedy.nbest) == ("greedy", 0.0, 0.0, 1)
+    assert stored.updated({"decoder": "greedy", "lm_weight": 0.2}).lm_weight == 0.2  # given: kept (an error later)
+    assert stored.updated({"beam_size": 4}).lm_weight == 0.6  # still beam: the stored values stay

@@ -16,6 +16,7 @@ DEFAULT_TOKEN_MIN_LOGPROB = -5.0
 # ... and at most this many tokens per frame (the most probable): on the rare flat frames where
 # many pass, the search's work per frame stays small. 0 or a number >= the vocabulary: no limit.
 DEFAULT_TOKEN_TOP_K = 8
+_BEAM_ONLY = ("nbest", "lm_weight", "word_bonus", "bonus_unit", "rescore", "rescore_nbest")
 
 
 @dataclass
@@ -34,7 +35,13 @@ class DecodingOptions:
     def updated(self, changes: dict[str, Any]) -> "DecodingOptions":
         """A copy with `changes` applied (None values are ignored), validated."""
         merged = dataclasses.asdict(self)
-        merged.update({k: v for k, v in changes.items() if v is not None})
+        given = {k: v for k, v in changes.items() if v is not None}
+        if given.get("decoder") == "greedy" and self.decoder == "beam":
+            # Greedy asked for over beam-search defaults (a package from `asr tune --package`):
+            # the stored LM weight, bonus, rescoring and N-best belong to that search, not to greedy.
+            defaults = dataclasses.asdict(DecodingOptions())
+            merged.update({k: defaults[k] for k in _BEAM_ONLY})
+        merged.update(given)
         return from_dict(DecodingOptions, merged, prefix="decoding.")
 
     @classmethod
