@@ -7,7 +7,9 @@ One batch of utterances with different lengths (--seconds: a spread like a bucke
 batch), random log-mel features; for each way: training (forward + CTC loss + backward) and
 inference (forward under no_grad). The two ways are interleaved over --repeat rounds in one
 process and the best time of each is kept, so load from other jobs affects both alike. Also
-checks that the two give the same log-probs. Prints a markdown table.
+checks that the two give the same log-probs. Prints a markdown table; with --chunks, a second
+one: a training step in chunked mode (streaming training, chunk C + right context R output frames)
+against a full-utterance one, both on the padded path.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ def main() -> None:
                         help="utterance lengths of the batch, comma-separated")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--chunks", default="", help="C/R,... chunked-mode settings to time, e.g. 8/4,16/4,32/4")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -68,6 +71,22 @@ def main() -> None:
     for job in ("train", "infer"):
         packed, padded = best[job, "packed"], best[job, "padded"]
         print(f"| {job} | {packed:.2f} | {padded:.2f} | {packed / padded:.1f}x | {audio / padded:.0f} |")
+    if args.chunks:
+        settings = [tuple(int(v) for v in c.split("/")) for c in args.chunks.split(",")]
+        times = {setting: float("inf") for setting in [None, *settings]}
+        for _ in range(args.repeat):
+            for setting in times:
+                kwargs = {} if setting is None else {"chunk": setting[0], "right_context": setting[1]}
+                start = time.perf_counter()
+                out, out_lengths = model(feats, lengths, **kwargs)
+                torch.nn.functional.ctc_loss(out.transpose(0, 1), targets, out_lengths, target_lengths).backward()
+                model.zero_grad()
+                times[setting] = min(times[setting], time.perf_counter() - start)
+        print("\n| training step | s | x full utterance |")
+        print("|---|---:|---:|")
+        for setting, seconds in times.items():
+            name = "full utterance" if setting is None else f"chunked, C={setting[0]}, R={setting[1]}"
+            print(f"| {name} | {seconds:.2f} | {seconds / times[None]:.2f} |")
 
 
 if __name__ == "__main__":
