@@ -67,7 +67,8 @@ class AcousticModel(nn.Module):
     """Frame stacking, a bidirectional LSTM stack, and a linear layer to token log-probs.
 
     forward(features [B, T, D], lengths [B]) -> (log_probs [B, T', V] float32, lengths [B]),
-    T' = ceil(T / stack). Padded sequences are packed so cuDNN skips the padding on GPU.
+    T' = ceil(T / stack). On CUDA padded sequences are packed so cuDNN skips the padding; on the
+    CPU, where packed sequences are slow, each direction runs on padded tensors (`_lstm_padded`).
     """
 
     def __init__(self, config: AcousticModelConfig):
