@@ -1,6 +1,6 @@
 """DDP: steps on 2 CPU processes (gloo) update the parameters exactly as one process does on
 the same global batch, also when the ranks' batches hold different numbers of utterances
-(duration-bucketed batches usually do)."""
+(duration-bucketed batches usually do) or, for the LM, of tokens."""
 
 from __future__ import annotations
 
@@ -87,3 +87,45 @@ def test_two_process_ddp_step_equals_one_process_on_the_global_batch(tmp_path):
         # (a mean per rank) moves most weights by 1e-2 to 4e-2 (lr 1e-2)
         torch.testing.assert_close(two["weights"][name], value, rtol=0, atol=1e-4, msg=name)
     assert all(loss is not None for loss in one["losses"] + two["losses"])
+
+
+LM_OVERRIDES = ["data.max_tokens=40", "data.num_workers=0", "model.embed_dim=8", "model.hidden_size=16",
+                "model.num_layers=1", "model.dropout=0.0",
+                "run.threads=1", "run.checkpoint_every=0", "run.seed=3", "optim.lr=1e-2", "optim.warmup_steps=0",
+                "optim.schedule=constant", "optim.grad_clip=1e3"]
+# Per step, rank 0's and rank 1's sentences: unequal token counts on purpose (a mean per rank
+# would weight the short sentence's tokens several times more).
+LM_SENTENCES = ["THE SHORT ONE", "A MUCH LONGER SENTENCE OF MANY WORDS", "AND ANOTHER LONG ONE HERE TOO", "HI"]
+LM_RANK_BATCHES = [([0], [1, 2]), ([3], [0, 1])]
+
+
+def _lm_train_steps(rank: int, world_size: int, port: int, folder: str, out: str) -> None:
+    """Two optimizer steps of LanguageModelTrainer; rank 0 saves the weights."""
+    from asr.model.lm import LstmLM
+    from asr.text import CharTokenizer
+    from asr.train.config import LmTrainConfig
+    from asr.train.lm import LanguageModelTrainer
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
+                      WORLD_SIZE=str(world_size), LOCAL_RANK=str(rank))
+    torch.set_num_threads(1)
+    config = load_config(LmTrainConfig, None, LM_OVERRIDES)
+    tokenizer = CharTokenizer()
+    trainer = LanguageModelTrainer(config, [f"{folder}/text.txt"], None, f"{folder}/lm{world_size}", tokenizer)
+    encoded = [tokenizer.encode(s) for s in LM_SENTENCES]
+    for per_rank in LM_RANK_BATCHES:
+        rows = per_rank[rank] if world_size > 1 else [i for b in per_rank for i in b]
+        trainer._train_step(LstmLM.sentence_batch([encoded[i] for i in rows]))
+    if rank == 0:
+        torch.save(trainer.model.state_dict(), out)
+    trainer.dist.close()
+
+
+def test_two_process_ddp_lm_step_weights_ranks_by_tokens(tmp_path):
+    (tmp_path / "text.txt").write_text("\n".join(LM_SENTENCES) + "\n")
+    single, ddp = tmp_path / "single.pt", tmp_path / "ddp.pt"
+    mp.spawn(_lm_train_steps, args=(1, _free_port(), str(tmp_path), str(single)), nprocs=1)
+    mp.spawn(_lm_train_steps, args=(2, _free_port(), str(tmp_path), str(ddp)), nprocs=2)
+    one, two = torch.load(single), torch.load(ddp)
+    for name, value in one.items():
+        torch.testing.assert_close(two[name], value, rtol=0, atol=1e-4, msg=name)

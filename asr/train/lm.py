@@ -75,6 +75,10 @@ class LanguageModelTrainer(Trainer):
         losses, mask = self._token_losses(self.ddp_model, batch)
         return losses.sum() / mask.sum()
 
+    def loss_items(self, batch) -> float:
+        # the loss is a mean over the batch's target tokens: each sentence's tokens + its end
+        return float(batch[2].sum())
+
     def split_batch(self, batch) -> list[tuple[tuple[torch.Tensor, ...], float]] | None:
         """Halves by sentence; each half's weight is its share of the target tokens, because
         the loss is a mean over the batch's tokens."""
