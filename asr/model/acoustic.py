@@ -234,7 +234,11 @@ class AcousticModel(nn.Module):
         module tree so it is not part of the state dict."""
         modules = self.__dict__.setdefault("_single_lstms", {})
         if input_size not in modules:
-            modules[input_size] = nn.LSTM(input_size, self.config.hidden_size, batch_first=True)
+            # Its random initialization must not draw from the global generator: it is built at
+            # the first forward, so a resumed run would draw other dropout and SpecAugment masks
+            # than an uninterrupted one.
+            with torch.random.fork_rng(devices=[]):
+                modules[input_size] = nn.LSTM(input_size, self.config.hidden_size, batch_first=True)
         return modules[input_size]
 
     def _direction(self, layer: int, reverse: bool) -> dict[str, torch.Tensor]:
