@@ -21,6 +21,8 @@ from torch import nn
 from torch.func import functional_call
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from asr.model import length_mask
+
 _LSTM_WEIGHTS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
 
 
@@ -113,13 +115,12 @@ class AcousticModel(nn.Module):
         the valid frames; the backward direction runs over each row reversed within its length,
         so its padding also comes last. Outputs past each length are zeroed after every layer."""
         lengths = lengths.cpu()
-        valid = (torch.arange(x.shape[1]) < lengths[:, None]).to(x.device)[:, :, None]
+        valid = length_mask(lengths, x.shape[1]).to(x.device)[:, :, None]
         reverse_index = _reverse_within_lengths(x.shape[1], lengths).to(x.device)
         layers = self.config.num_layers
         for layer in range(layers):
             forward = self._call_direction(layer, False, x, None)[0]
-            backward = self._call_direction(layer, True, _gather_time(x, reverse_index), None)[0]
-            x = torch.cat([forward, _gather_time(backward, reverse_index)], dim=2) * valid
+            x = torch.cat([forward, self._backward_padded(layer, x, reverse_index)], dim=2) * valid
             if layer < layers - 1 and self.training and self.config.dropout:
                 x = nn.functional.dropout(x, self.config.dropout, training=True)
         return x
@@ -185,7 +186,7 @@ class AcousticModel(nn.Module):
         device = x.device
         row_d, index_d, with_right_d = row.to(device), index.to(device), with_right.to(device)
         reverse_index = _reverse_within_lengths(chunk + right_context, window_lengths).to(device)
-        valid = (torch.arange(frames) < lengths[:, None]).to(device)[:, :, None]
+        valid = length_mask(lengths, frames).to(device)[:, :, None]
 
         sequence = x  # [B, T', D]: each frame's value as a frame of its own chunk
         right = x.new_zeros(0)  # [N, R, D]: the right-context frames of each window
@@ -215,8 +216,7 @@ class AcousticModel(nn.Module):
                                    torch.stack(ends_c, dim=1)[row_d, index_d][with_right_d])
                     out, _ = self._call_direction(layer, False, right[with_right_d], start_state)
                     forward_right = forward_right.index_copy(0, with_right_d, out)
-            backward, _ = self._call_direction(layer, True, _gather_time(window, reverse_index), None)
-            backward = _gather_time(backward, reverse_index)  # [N, C + R, H]
+            backward = self._backward_padded(layer, window, reverse_index)  # [N, C + R, H]
             backward_chunks = forward.new_zeros(forward.shape).index_put((row_d, index_d), backward[:, :chunk])
             sequence = torch.cat([forward, backward_chunks], dim=3).reshape(batch, chunks * chunk, -1)
             sequence = sequence[:, :frames] * valid
@@ -292,10 +292,19 @@ class AcousticModel(nn.Module):
         return out, carried
 
     def _backward_direction(self, layer: int, x: torch.Tensor, window_lengths: torch.Tensor) -> torch.Tensor:
-        """Backward direction over each window from zeros at its end: x [N, W, D] -> [N, W, H]."""
+        """Backward direction over each window from zeros at its end: x [N, W, D] -> [N, W, H],
+        zeros past each window's length."""
         index = _reverse_within_lengths(x.shape[1], window_lengths).to(x.device)
-        out, _ = self._run_direction(layer, True, _gather_time(x, index), window_lengths, None)
-        return _gather_time(out, index)
+        valid = length_mask(window_lengths, x.shape[1]).to(x.device)[:, :, None]
+        return self._backward_padded(layer, x, index) * valid
+
+    def _backward_padded(self, layer: int, x: torch.Tensor, reverse_index: torch.Tensor) -> torch.Tensor:
+        """The backward direction of one layer over padded rows x [N, T, D] -> [N, T, H]: each row
+        reversed within its length (reverse_index from `_reverse_within_lengths`), run left to
+        right from zeros, and put back in order. Exact up to each length, since the padding then
+        comes last; positions past it hold whatever the padding produced."""
+        out = self._call_direction(layer, True, _gather_time(x, reverse_index), None)[0]
+        return _gather_time(out, reverse_index)
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())

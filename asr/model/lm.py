@@ -16,6 +16,8 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from asr.model import length_mask
+
 LmState = tuple[torch.Tensor, torch.Tensor]  # (h, c), each [num_layers, N, hidden]
 
 
@@ -56,7 +58,7 @@ class LstmLM(nn.Module):
             # padded batch. Left to right, the padding only follows each sentence, so the padded
             # run is exact up to each length; past it the outputs are zeroed as unpacking does.
             out, _ = self.lstm(x)
-            out = out * (torch.arange(x.shape[1]) < lengths.cpu()[:, None]).to(x.device)[:, :, None]
+            out = out * length_mask(lengths.cpu(), x.shape[1]).to(x.device)[:, :, None]
         return self.output(self.dropout(out))
 
     @staticmethod

@@ -46,10 +46,12 @@ def main() -> None:
         hidden_out = model._lstm_padded(x, out_lengths) if way == "padded" else model._lstm_packed(x, out_lengths)
         return model.output(hidden_out).log_softmax(-1), out_lengths
 
-    def train_step(way: str) -> None:
-        out, out_lengths = log_probs(way)
+    def ctc_backward(out: torch.Tensor, out_lengths: torch.Tensor) -> None:
         torch.nn.functional.ctc_loss(out.transpose(0, 1), targets, out_lengths, target_lengths).backward()
         model.zero_grad()
+
+    def train_step(way: str) -> None:
+        ctc_backward(*log_probs(way))
 
     def inference(way: str) -> None:
         with torch.no_grad():
@@ -78,9 +80,7 @@ def main() -> None:
             for setting in times:
                 kwargs = {} if setting is None else {"chunk": setting[0], "right_context": setting[1]}
                 start = time.perf_counter()
-                out, out_lengths = model(feats, lengths, **kwargs)
-                torch.nn.functional.ctc_loss(out.transpose(0, 1), targets, out_lengths, target_lengths).backward()
-                model.zero_grad()
+                ctc_backward(*model(feats, lengths, **kwargs))
                 times[setting] = min(times[setting], time.perf_counter() - start)
         print("\n| training step | s | x full utterance |")
         print("|---|---:|---:|")
