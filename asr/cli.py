@@ -62,7 +62,10 @@ def _add_train(sub) -> None:
         epilog="Overrides: any config field as section.key=value, e.g. model.num_layers=3 optim.lr=5e-4 "
                "run.epochs=10. See conf/am/*.yaml for every field.")
     p.add_argument("--config", type=Path, help="YAML config (default: built-in defaults)")
-    p.add_argument("--train", required=True, help="training manifest (JSONL)")
+    p.add_argument("--train", action="append", metavar="MANIFEST[:WEIGHT]",
+                   help="training manifest (JSONL); repeat it to train on a mix of corpora, each with a "
+                        "weight: its share of every epoch's utterances (default 1), e.g. --train a.jsonl:3 "
+                        "--train b.jsonl:0.1 (default: data.train of the config)")
     p.add_argument("--dev", help="dev manifest: loss and greedy WER after every epoch")
     p.add_argument("--exp", required=True, help="experiment folder")
     p.add_argument("--resume", action="store_true", help="continue the run in EXP from its last checkpoint")

@@ -113,6 +113,25 @@ def test_acoustic_training_killed_three_times_ends_with_identical_weights(tmp_pa
     assert any(not torch.equal(start[k], a.state_dict[k]) for k in start)  # training did move the weights
 
 
+def test_weighted_corpus_mix_killed_three_times_ends_with_identical_weights(tmp_path):
+    # 20 utterances an epoch: 5 of corpus a's 10 (subsampled), 15 of b's 10 (cycled 1.5 times)
+    a = write_manifest(tmp_path / "a.jsonl", sorted(FSDD.glob("*_jackson_10.wav")))
+    b = write_manifest(tmp_path / "b.jsonl", sorted(FSDD.glob("*_nicolas_10.wav")))
+    train, overrides = [f"{a}:1", f"{b}:3"], AM + ["data.epoch_utterances=20"]
+    straight = AcousticTrainer(load_config(AcousticTrainConfig, None, overrides), train, None,
+                               str(tmp_path / "straight"))
+    straight.train()
+
+    exp = tmp_path / "killed"
+    kill_three_times(["train", "--train", train[0], "--train", train[1], "--exp", str(exp), *overrides], exp,
+                     straight.step, seed=10)
+    x = ModelPackage.load(tmp_path / "straight" / "model_last.pt")
+    y = ModelPackage.load(exp / "model_last.pt")
+    assert_same_weights(x.state_dict, y.state_dict)
+    assert [r["train_loss"] for r in x.info["history"]] == [r["train_loss"] for r in y.info["history"]]
+    assert [c["weight"] for c in y.info["corpora"]] == [1.0, 3.0]
+
+
 LM = ["model.embed_dim=16", "model.hidden_size=32", "model.num_layers=1", "model.dropout=0.1",
       "data.max_tokens=200", "data.max_batch_size=8", "run.threads=1", "run.epochs=3", "run.checkpoint_every=3",
       "run.average_last=1", "run.final_model=last", "optim.warmup_steps=3", "run.seed=3", "run.device=cpu"]

@@ -56,6 +56,8 @@ class DurationBucketSampler:
     batches are cut to a multiple of the number of ranks and rank r takes every r-th one.
     `set_epoch(epoch, start_batch)` positions the sampler; resuming mid-epoch passes the
     number of batches already trained so the rest of the epoch is exactly what it would have been.
+    Subclasses choose which items an epoch holds (`epoch_items`; asr.data.mix draws them from
+    several corpora by weight); the bucketing and sharding stay here.
     """
 
     def __init__(self, sizes: Sequence[float], max_total: float, max_batch_size: int = 512,
@@ -71,10 +73,17 @@ class DurationBucketSampler:
     def set_epoch(self, epoch: int, start_batch: int = 0) -> None:
         self.epoch, self.start_batch = epoch, start_batch
 
+    def epoch_items(self) -> list[int]:
+        """The indices this epoch is made of (in ascending order), the same on every rank:
+        here every item once."""
+        return list(range(len(self.sizes)))
+
     def epoch_batches(self) -> list[list[int]]:
         """All of this rank's batches for the current epoch, from the beginning."""
         seed = self.seed * 1_000_003 + self.epoch if self.shuffle else None
-        batches = make_batches(self.sizes, self.max_total, self.max_batch_size, seed)
+        items = self.epoch_items()
+        batches = make_batches([self.sizes[i] for i in items], self.max_total, self.max_batch_size, seed)
+        batches = [[items[position] for position in batch] for batch in batches]
         if self.num_replicas > 1:
             usable = len(batches) - len(batches) % self.num_replicas
             if usable == 0:

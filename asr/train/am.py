@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import logging
 import random
+from dataclasses import replace
 from pathlib import Path
+from typing import Sequence
 
 import torch
 
 from asr.config import to_dict
 from asr.data.dataset import Batch, SpeechDataset, collate
 from asr.data.manifest import Utterance, read_manifest
-from asr.data.sampler import FRAMES_PER_SECOND, make_batches
+from asr.data.mix import WeightedCorpusSampler, check_weight, draw_epoch, parse_corpus_arg
+from asr.data.sampler import FRAMES_PER_SECOND, DurationBucketSampler, make_batches
 from asr.decode.greedy import ctc_greedy_search
 from asr.errors import AsrError
 from asr.features import GlobalCMVN, LogMel, SpecAugment, load_cmvn_stats, save_cmvn_stats
@@ -25,23 +28,34 @@ from asr.package import ModelPackage
 from asr.score import score_texts
 from asr.text import CharTokenizer, load_tokenizer, normalize_text
 from asr.train.cmvn import cmvn_from_utterances
-from asr.train.config import AcousticTrainConfig
+from asr.train.config import AcousticTrainConfig, CorpusSection
 from asr.train.loop import Trainer, make_loader
 
 log = logging.getLogger("asr")
 
 
 class AcousticTrainer(Trainer):
-    """Trains a BiLSTM-CTC model in exp_dir and writes exp_dir/model.pt."""
+    """Trains a BiLSTM-CTC model in exp_dir and writes exp_dir/model.pt.
+
+    `train`: a training manifest, `MANIFEST:WEIGHT`, or several of them (a weighted mix of
+    corpora, asr.data.mix); None takes the config's data.train. The resolved list is written
+    back into the config, so EXP/config.yaml and the model packages record it."""
 
     best_metric = "dev_wer"
 
-    def __init__(self, config: AcousticTrainConfig, train_manifest: str, dev_manifest: str | None,
+    def __init__(self, config: AcousticTrainConfig, train: str | Sequence[str] | None, dev_manifest: str | None,
                  exp_dir: str, resume: bool = False, tokenizer: str | None = None, cmvn: str | None = None):
+        config = with_corpora(config, train)
         super().__init__(config, exp_dir, resume)
         self.tokenizer = load_tokenizer(tokenizer) if tokenizer else CharTokenizer()
-        self.train_utts = self._read(train_manifest, "train")
-        self.dev_utts = self._read(dev_manifest, "dev") if dev_manifest else []
+        self.corpora = config.data.train
+        # every manifest read (and checked) before any is reported on: a bad one is the only line
+        manifests = [read_manifest(c.manifest, require_text=True) for c in self.corpora]
+        self.corpus_utts = [self._usable(utts, c.manifest, "train") for c, utts in zip(self.corpora, manifests)]
+        self.train_utts = [u for utts in self.corpus_utts for u in utts]  # the sampler's indices
+        self.mixing = len(self.corpora) > 1 or config.data.epoch_utterances > 0
+        self.dev_utts = (self._usable(read_manifest(dev_manifest, require_text=True), dev_manifest, "dev")
+                         if dev_manifest else [])
 
         feat = config.features
         self.feature_args = {"n_mels": feat.n_mels, "win_ms": feat.win_ms, "hop_ms": feat.hop_ms}
@@ -60,8 +74,8 @@ class AcousticTrainer(Trainer):
                                 config.data.max_frames, config.data.max_batch_size, config.optim)
 
     # ------------------------------------------------------------------ set-up
-    def _read(self, path: str, name: str) -> list[Utterance]:
-        utts = read_manifest(path, require_text=True)
+    def _usable(self, utts: list[Utterance], path: str, name: str) -> list[Utterance]:
+        """The utterances of manifest `path` short enough to train on (logged); AsrError if none."""
         limit = self.config.data.max_duration
         kept = [u for u in utts if u.duration <= limit]
         if len(kept) < len(utts):
@@ -83,9 +97,14 @@ class AcousticTrainer(Trainer):
                 mean, std = stats["mean"], stats["std"]
             else:
                 limit = self.config.features.cmvn_max_utterances
-                mean, std = cmvn_from_utterances(self.train_utts, self.logmel, limit, self.run.seed,
+                # from the first epoch's draw, so that the statistics follow the corpus weights
+                # (with one corpus: the whole training set, as before mixing existed)
+                drawn = draw_epoch([len(u) for u in self.corpus_utts], [c.weight for c in self.corpora],
+                                   self.config.data.epoch_utterances or len(self.train_utts), self.run.seed, 0)
+                utts = [self.corpus_utts[c][i] for c, items in enumerate(drawn) for i in items]
+                mean, std = cmvn_from_utterances(utts, self.logmel, limit, self.run.seed,
                                                  self.config.data.num_workers, self.device)
-                log.info("CMVN statistics from %d utterances", min(len(self.train_utts), limit))
+                log.info("CMVN statistics from %d utterances", min(len(utts), limit))
             save_cmvn_stats(mean, std, path)
         self.dist.barrier()
         stats = load_cmvn_stats(path)
@@ -93,11 +112,21 @@ class AcousticTrainer(Trainer):
 
     def describe(self) -> str:
         m = self.model_config
+        mix = f"; {self.sampler.describe([c.manifest for c in self.corpora])}" if self.mixing else ""
         return (f"BiLSTM-CTC {m.num_layers} layers x {m.hidden_size} per direction, {m.vocab_size} tokens, "
-                f"{super().describe()}")
+                f"{super().describe()}{mix}")
+
+    def make_sampler(self, sizes: Sequence[float], max_total: float, max_batch_size: int) -> DurationBucketSampler:
+        return WeightedCorpusSampler(sizes, [len(u) for u in self.corpus_utts], [c.weight for c in self.corpora],
+                                     max_total, max_batch_size, seed=self.run.seed, num_replicas=self.dist.world_size,
+                                     rank=self.dist.rank, epoch_size=self.config.data.epoch_utterances)
 
     # ------------------------------------------------------------------ batches and loss
     def make_train_loader(self, batches: list[list[int]]) -> torch.utils.data.DataLoader:
+        if self.mixing and self.dist.is_main:  # called once an epoch (and session), the sampler set to it
+            log.info("epoch %d draws %s", self.epoch + 1, ", ".join(
+                f"{n} utterances ({frames / FRAMES_PER_SECOND / 3600:.2f} h) from {c.manifest}"
+                for c, (n, frames) in zip(self.corpora, self.sampler.epoch_mix())))
         dataset = SpeechDataset(self.train_utts, self.tokenizer, self.config.data.speed_perturb,
                                 seed=self.run.seed, epoch=self.epoch)
         return make_loader(dataset, batches, collate, self.config.data.num_workers, self.device.type == "cuda")
@@ -204,6 +233,9 @@ class AcousticTrainer(Trainer):
     def make_package(self, state_dict: dict[str, torch.Tensor], kind: str) -> ModelPackage:
         info = self.provenance(kind)
         info["train_hours"] = sum(u.duration for u in self.train_utts) / 3600
+        info["corpora"] = [{"manifest": c.manifest, "weight": c.weight, "utterances": len(utts),
+                            "hours": sum(u.duration for u in utts) / 3600}
+                           for c, utts in zip(self.corpora, self.corpus_utts)]
         return ModelPackage(
             model_config=self.model_config, tokenizer=self.tokenizer,
             cmvn_mean=self.cmvn.mean.cpu(), cmvn_std=(1.0 / self.cmvn.inv_std).cpu(),
@@ -211,7 +243,25 @@ class AcousticTrainer(Trainer):
             decoding={"decoder": "greedy"}, info=info)
 
 
-def train_acoustic_model(config: AcousticTrainConfig, train: str, dev: str | None, exp: str,
+def with_corpora(config: AcousticTrainConfig, train: str | Sequence[str] | None) -> AcousticTrainConfig:
+    """`config` with data.train set to the corpora of `train` (each `MANIFEST[:WEIGHT]`), or
+    its own data.train checked when `train` is None; AsrError when there is none or a weight
+    is not a positive number."""
+    if train is not None:
+        corpora = [CorpusSection(*parse_corpus_arg(spec)) for spec in ([train] if isinstance(train, str) else train)]
+    else:
+        corpora = [CorpusSection(c.manifest, check_weight(c.weight, c.manifest or f"data.train[{i}]"))
+                   for i, c in enumerate(config.data.train)]
+    if not corpora:
+        raise AsrError("no training data: give --train MANIFEST[:WEIGHT] (repeatable) or data.train in the config")
+    if not all(c.manifest for c in corpora):
+        raise AsrError("data.train: every corpus needs a manifest")
+    if config.data.epoch_utterances < 0:
+        raise AsrError(f"data.epoch_utterances={config.data.epoch_utterances}: must be 0 (all) or positive")
+    return replace(config, data=replace(config.data, train=corpora))
+
+
+def train_acoustic_model(config: AcousticTrainConfig, train: str | Sequence[str] | None, dev: str | None, exp: str,
                          resume: bool = False, tokenizer: str | None = None,
                          cmvn: str | None = None) -> Path | None:
     return AcousticTrainer(config, train, dev, exp, resume, tokenizer, cmvn).train()

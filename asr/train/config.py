@@ -45,7 +45,22 @@ class OptimSection:
 
 
 @dataclass
+class CorpusSection:
+    """One training corpus of a weighted mix (asr/data/mix.py)."""
+
+    manifest: str = ""  # training manifest (JSONL)
+    weight: float = 1.0  # share of each epoch's utterances, relative to the other corpora's weights
+
+
+@dataclass
 class DataSection:
+    # Training corpora, e.g. [{manifest: a.jsonl, weight: 3}, {manifest: b.jsonl, weight: 0.1}]: each
+    # epoch draws weight/sum(weights) of its utterances from a corpus, walking through each corpus
+    # in seeded order across epochs (a small one is used up before any utterance repeats).
+    # `asr train --train MANIFEST[:WEIGHT]` (repeatable) replaces this list; the saved config
+    # (EXP/config.yaml, model packages) always records the corpora trained on.
+    train: list[CorpusSection] = field(default_factory=list)
+    epoch_utterances: int = 0  # utterances drawn per epoch from all corpora (0: their total)
     max_frames: int = 40000  # padded 10 ms frames per batch (per GPU with DDP)
     max_batch_size: int = 256
     max_duration: float = 30.0  # longer training utterances are skipped (seconds)

@@ -119,8 +119,7 @@ class Trainer:
                            optim: OptimSection) -> None:
         """Batching (items of `sizes` under a padded budget `max_total`), AdamW, the LR
         schedule and the AMP scaler; then restores the checkpoint when resuming."""
-        self.sampler = DurationBucketSampler(sizes, max_total, max_batch_size, seed=self.run.seed,
-                                             num_replicas=self.dist.world_size, rank=self.dist.rank)
+        self.sampler = self.make_sampler(sizes, max_total, max_batch_size)
         self.steps_per_epoch = len(self.sampler.epoch_batches())
         self.total_steps = self.steps_per_epoch * self.run.epochs
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=optim.lr, betas=optim.betas,
@@ -136,6 +135,12 @@ class Trainer:
 
     def autocast(self):
         return torch.autocast("cuda", dtype=self.amp_dtype) if self.amp_dtype else contextlib.nullcontext()
+
+    def make_sampler(self, sizes: Sequence[float], max_total: float, max_batch_size: int) -> DurationBucketSampler:
+        """The training batch sampler: every item once per epoch, unless a subclass draws
+        its epochs otherwise (the acoustic model mixes corpora by weight)."""
+        return DurationBucketSampler(sizes, max_total, max_batch_size, seed=self.run.seed,
+                                     num_replicas=self.dist.world_size, rank=self.dist.rank)
 
     # ------------------------------------------------------------------ to implement
     def make_train_loader(self, batches: list[list[int]]) -> torch.utils.data.DataLoader:
