@@ -289,7 +289,12 @@ def _add_synth(sub) -> None:
     p.add_argument("--stop", type=int, help="ignore the lines from number N on")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="processes (default: all cores)")
-    p.add_argument("--families", help="comma-separated engines to use: espeak,flite,festival (default: all installed)")
+    p.add_argument("--families", help="comma-separated engines to use: espeak,flite,festival,kokoro "
+                                      "(default: all installed)")
+    p.add_argument("--kokoro-model", type=Path, metavar="FILE",
+                   help="Kokoro-82M ONNX model (kokoro-v1.0.onnx or kokoro-v1.0.int8.onnx; needs pip install "
+                        "kokoro-onnx): adds its neural voices, single and blended, to the engines")
+    p.add_argument("--kokoro-voices", type=Path, metavar="FILE", help="Kokoro's voices file (voices-v1.0.bin)")
     p.add_argument("--voices", help="comma-separated voices (family:name, e.g. espeak:en-us+f3,flite:slt) to use "
                                     "instead of the split's own: the held-out split is then up to you")
     g = p.add_argument_group("augmentation (ranges LOW,HIGH drawn uniformly per utterance)")
@@ -667,13 +672,17 @@ def cmd_synth(args) -> int:
 
     from asr.data.synth.corpus import SynthOptions, synthesize_corpus
 
+    if (args.kokoro_model is None) != (args.kokoro_voices is None):
+        raise AsrError("Kokoro voices need both --kokoro-model and --kokoro-voices")
+    kokoro_files = (args.kokoro_model, args.kokoro_voices) if args.kokoro_model else None
+
     options = SynthOptions.clean() if args.no_augment else dataclasses.replace(
         SynthOptions(), speed=args.speed, reverb_prob=args.reverb_prob, rt60=args.rt60,
         noise_prob=args.noise_prob, snr_db=args.snr, telephone_prob=args.telephone_prob)
     summary = synthesize_corpus(args.text, args.out, args.split, num=args.num, hours=args.hours, seed=args.seed,
                                 min_words=args.min_words, max_words=args.max_words, skip=args.skip,
                                 stop=args.stop, families=_names(args.families), voices=_names(args.voices),
-                                options=options, jobs=max(1, args.jobs))
+                                options=options, jobs=max(1, args.jobs), kokoro_files=kokoro_files)
     print(f"{summary.manifest}: {summary.made + summary.existing} utterances, {summary.hours:.2f} h "
           f"({summary.made} made now, {summary.existing} already there, {summary.failed} failed)")
     return 0

@@ -141,7 +141,7 @@ def test_manifest_matches_the_audio_and_the_transcripts(corpus, text_file):
                 (corpus / "SPEAKERS.TXT").read_text()
     used = {json.loads(line)["synth"]["voice"].split(":")[0]
             for split in SIZES for line in (corpus / f"{split}.jsonl").read_text().splitlines()}
-    assert used == set(FAMILIES)
+    assert used == set(FAMILIES) - {"kokoro"}  # Kokoro needs its files: tests/test_kokoro.py
 
 
 def test_dev_and_test_voices_never_occur_in_train(corpus):

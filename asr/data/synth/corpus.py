@@ -39,6 +39,7 @@ from asr import SAMPLE_RATE
 from asr.atomic import atomic_open
 from asr.data.manifest import Utterance
 from asr.data.synth import augment
+from asr.data.synth import kokoro
 from asr.data.synth.voices import (
     FAMILIES,
     INSTALL_HINT,
@@ -47,6 +48,7 @@ from asr.data.synth.voices import (
     Voice,
     find_voice,
     installed_voices,
+    kokoro_blend,
     speak,
     split_voices,
     voice_catalogue,
@@ -124,7 +126,8 @@ class SynthUtterance:
 
     def info(self) -> dict:
         """What the manifest records of how the utterance was made."""
-        return {"voice": self.voice.label, "rate": round(self.rate, 4), "pitch": round(self.pitch, 4),
+        pitch = None if self.voice.family == "kokoro" else round(self.pitch, 4)  # Kokoro has no pitch control
+        return {"voice": self.voice.label, "rate": round(self.rate, 4), "pitch": pitch,
                 "speed": round(self.speed, 4), "rt60": round(self.rt60, 4) if self.rt60 else None,
                 "noise": self.noise or None, "snr_db": round(self.snr_db, 3) if self.noise else None,
                 "telephone": self.telephone, "peak": round(self.peak, 4)}
@@ -192,7 +195,8 @@ def plan_utterance(index: int, text: str, split: str, voices: list[Voice], pool:
     """Draw how utterance `index` is made, from a generator seeded by (seed, split, index)."""
     rng = random.Random(f"{seed}/{split}/{index}")
     families = [f for f in FAMILIES if any(v.family == f for v in voices)]
-    family = rng.choices(families, [options.family_weights.get(f, 0.0) for f in families])[0]
+    # a family without a weight (Kokoro, which came later: the defaults stay as they were) weighs 1
+    family = rng.choices(families, [options.family_weights.get(f, 1.0) for f in families])[0]
     voice = rng.choice([v for v in voices if v.family == family])
     rate, pitch, speed = (rng.uniform(*options.rate), rng.uniform(*options.pitch), rng.uniform(*options.speed))
     reverb, noisy, telephone = (rng.random() < p for p in (options.reverb_prob, options.noise_prob,
@@ -202,16 +206,32 @@ def plan_utterance(index: int, text: str, split: str, voices: list[Voice], pool:
     if noise == "babble" and not [t for t in pool if t != text]:
         noise = "pink"  # no other sentence to babble
     snr_db = rng.uniform(*options.snr_db) if noise else 0.0
+    babble_voices = _babble_voices(voices, split)
+    if noise == "babble" and not babble_voices:
+        noise = "pink"
     babble = ()
     if noise == "babble":
         others = [t for t in pool if t != text]
-        babble = tuple((rng.choice(others), rng.choice(voices), rng.uniform(*options.rate),
+        babble = tuple((rng.choice(others), rng.choice(babble_voices), rng.uniform(*options.rate),
                         rng.uniform(*options.pitch)) for _ in range(rng.randint(*options.babble_talkers)))
+    peak, seed = rng.uniform(*options.peak), rng.getrandbits(63)
+    partners = [v for v in voices if v.family == "kokoro" and v != voice]
+    if voice.family == "kokoro" and partners and rng.random() < kokoro.BLEND_PROB:
+        voice = kokoro_blend(voice, rng.choice(partners), rng.uniform(*kokoro.BLEND_WEIGHT))
     utt_id, chapter = utterance_id(voice, index)
     return SynthUtterance(
         id=utt_id, path=f"{split}/{voice.speaker}/{chapter}/{utt_id}.flac", text=text, voice=voice,
         rate=rate, pitch=pitch, speed=speed, rt60=rt60, noise=noise, snr_db=snr_db, telephone=telephone,
-        peak=rng.uniform(*options.peak), seed=rng.getrandbits(63), babble=babble)
+        peak=peak, seed=seed, babble=babble)
+
+
+def _babble_voices(voices: list[Voice], split: str) -> list[Voice]:
+    """Talkers for babble noise. Kokoro runs about 50x slower than the other engines, so a
+    Kokoro utterance babbles with the split's espeak-ng, flite or festival voices (none
+    installed: pink noise instead); corpora without Kokoro use their own voices as before."""
+    if all(v.family != "kokoro" for v in voices):
+        return voices
+    return [v for v in voices if v.family != "kokoro"] or split_voices(split, ["espeak", "flite", "festival"])
 
 
 def plan_split(text: Path, split: str, voices: list[Voice], num: int | None, hours: float | None, seed: int,
@@ -338,9 +358,10 @@ def synthesize_corpus(text: str | os.PathLike, out: str | os.PathLike, split: st
                       hours: float | None = None, seed: int = 0, min_words: int = 4, max_words: int = 24,
                       skip: int = 0, stop: int | None = None, families: list[str] | None = None,
                       voices: list[str] | None = None, options: SynthOptions | None = None, jobs: int = 1,
-                      progress: bool = True) -> SynthSummary:
+                      progress: bool = True, kokoro_files: tuple[str, str] | None = None) -> SynthSummary:
     """Make (or complete) split `split` of the corpus in `out` from the sentences in `text`;
-    exactly one of `num` (utterances) and `hours` (estimated) sets the size."""
+    exactly one of `num` (utterances) and `hours` (estimated) sets the size. `kokoro_files`
+    (model, voices) adds Kokoro's neural voices (see `kokoro`)."""
     if split not in SPLITS:
         raise AsrError(f"split must be one of {', '.join(SPLITS)}, not {split!r}")
     if (num is None) == (hours is None):
@@ -352,19 +373,26 @@ def synthesize_corpus(text: str | os.PathLike, out: str | os.PathLike, split: st
     out, text = Path(out), Path(text).resolve()
     if not text.is_file():  # before the voices are looked up and logged: the error is the one line
         raise AsrError(f"{text}: text file not found")
+    files = kokoro.configure(*kokoro_files) if kokoro_files else None
+    if files is None:
+        kokoro.use(None)
+    installed_voices.cache_clear()
     chosen = resolve_voices(split, families, voices)
     plan = plan_split(text, split, chosen, num, hours, seed, min_words, max_words, skip, stop, options)
-    _check_settings(out / split / "settings.json", {
-        "text": str(text), "text_bytes": text.stat().st_size, "seed": seed, "min_words": min_words,
-        "max_words": max_words, "skip": skip, "stop": stop, "voices": [v.label for v in chosen],
-        "options": options.to_dict()})
+    settings = {"text": str(text), "text_bytes": text.stat().st_size, "seed": seed, "min_words": min_words,
+                "max_words": max_words, "skip": skip, "stop": stop, "voices": [v.label for v in chosen],
+                "options": options.to_dict()}
+    if any(v.family == "kokoro" for v in chosen):  # only then: corpora made before keep their settings
+        settings["kokoro"] = files.identity()
+    _check_settings(out / split / "settings.json", settings)
     for stale in (out / split).glob("*/*/.*.tmp"):  # left by a killed run (atomic_open's temporaries)
         stale.unlink(missing_ok=True)
     todo = [u for u in plan if not (out / u.path).is_file()]
     work = [(str(out), u) for u in todo]
     with contextlib.ExitStack() as stack:
         if jobs > 1 and len(todo) > 1:
-            workers = stack.enter_context(concurrent.futures.ProcessPoolExecutor(jobs))
+            workers = stack.enter_context(concurrent.futures.ProcessPoolExecutor(
+                jobs, initializer=kokoro.use, initargs=(files,)))
             results = workers.map(_make, work, chunksize=4)
         else:
             results = map(_make, work)

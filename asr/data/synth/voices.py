@@ -1,5 +1,6 @@
 """The voices of the synthetic corpus: a fixed catalogue, its train/dev/test split, and one
-call per text-to-speech engine (espeak-ng, flite, festival).
+call per text-to-speech engine (espeak-ng, flite, festival, and Kokoro's neural voices when
+its files are given: see `kokoro`).
 
 Every voice has a fixed LibriSpeech-style speaker id and a fixed split, so that a corpus made
 on any machine, with any subset of the engines installed, keeps dev and test voices out of
@@ -20,12 +21,14 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from asr.data.synth import kokoro
 from asr.errors import AsrError
 
-FAMILIES = ("espeak", "flite", "festival")
+FAMILIES = ("espeak", "flite", "festival", "kokoro")
 SPLITS = ("train", "dev", "test")
 INSTALL_HINT = {"espeak": "apt-get install -y espeak-ng", "flite": "apt-get install -y flite",
-                "festival": "apt-get install -y festival festvox-kallpc16k festvox-kdlpc16k"}
+                "festival": "apt-get install -y festival festvox-kallpc16k festvox-kdlpc16k",
+                "kokoro": kokoro.INSTALL_HINT}
 
 # espeak-ng: English accents x voice variants (formant, pitch and synthesis-method presets).
 # Append only: a voice's speaker id is its position, and ids must not change between versions.
@@ -53,8 +56,9 @@ FESTIVAL_F0_MEAN = 105.0  # target_f0_mean of both voices' intonation models (fe
 class Voice:
     """One synthetic talker."""
 
-    family: str   # espeak | flite | festival
-    name: str     # the engine's voice: "en-gb-scotland+f3", "slt", "kal_diphone"
+    family: str   # espeak | flite | festival | kokoro
+    name: str     # the engine's voice: "en-gb-scotland+f3", "slt", "kal_diphone", "af_heart",
+                  # or a Kokoro blend "af_heart*0.600+am_adam"
     speaker: str  # LibriSpeech-style numeric speaker id, fixed per voice
     split: str    # train | dev | test
 
@@ -74,7 +78,14 @@ def voice_catalogue() -> tuple[Voice, ...]:
               for a, accent in enumerate(ESPEAK_ACCENTS) for v, variant in enumerate(ESPEAK_VARIANTS)]
     voices += [Voice("flite", name, str(2001 + i), split) for i, (name, (split, _)) in enumerate(FLITE_VOICES.items())]
     voices += [Voice("festival", name, str(3001 + i), split) for i, (name, split) in enumerate(FESTIVAL_VOICES.items())]
+    voices += [Voice("kokoro", name, kokoro.speaker_id(name), kokoro.voice_split(name)) for name in kokoro.VOICES]
     return tuple(voices)
+
+
+def kokoro_blend(first: Voice, second: Voice, weight: float) -> Voice:
+    """The Kokoro talker `weight` x first + (1 - weight) x second, in their (common) split."""
+    name, speaker = kokoro.blend_name(first.name, second.name, weight)
+    return Voice("kokoro", name, speaker, first.split)
 
 
 def find_voice(label: str) -> Voice:
@@ -104,6 +115,7 @@ def installed_voices() -> frozenset[str]:
     if shutil.which("festival") and shutil.which("text2wave"):
         listed = _run(["festival", "-b", "(print (voice.list))"]).stdout.strip("()\n ").split()
         found |= {f"festival:{name}" for name in FESTIVAL_VOICES if name in listed}
+    found |= {f"kokoro:{name}" for name in kokoro.available_voices() - kokoro.UNINTELLIGIBLE}
     return frozenset(found)
 
 
@@ -121,9 +133,15 @@ class SynthesisError(AsrError):
 def speak(voice: Voice, text: str, rate: float = 1.0, pitch: float = 1.0) -> tuple[np.ndarray, int]:
     """Synthesize `text` with `voice`: (samples [N] float32 mono, sample rate of the engine).
 
-    `rate` scales the speaking rate (1.2: 20 % faster), `pitch` the mean F0. The text is
-    spoken as lower case: all-capital words are read as acronyms by some engines.
+    `rate` scales the speaking rate (1.2: 20 % faster), `pitch` the mean F0 (not Kokoro's:
+    its voices have no pitch control). The text is spoken as lower case: all-capital words
+    are read as acronyms by some engines.
     """
+    if voice.family == "kokoro":
+        try:
+            return kokoro.speak(voice.name, text, rate)
+        except (ValueError, RuntimeError) as err:  # kokoro-onnx / onnxruntime failures
+            raise SynthesisError(f"{voice.label} failed: {str(err)[:200]}") from None
     with tempfile.TemporaryDirectory(prefix="asr-synth-") as tmp:
         txt, wav = os.path.join(tmp, "text.txt"), os.path.join(tmp, "speech.wav")
         Path(txt).write_text(text.lower() + "\n", encoding="utf-8")
