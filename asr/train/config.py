@@ -85,7 +85,7 @@ class RunSection:
     seed: int = 1
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     amp: Literal["bf16", "fp16", "none"] = "bf16"  # autocast dtype on CUDA (ignored on CPU)
-    threads: int = 0  # torch CPU threads; 0 = torch's default
+    threads: int = 0  # torch CPU threads; 0 = one per core (waiting passively: asr/threads.py)
     log_every: int = 50  # steps between loss lines in the log / tensorboard
     checkpoint_every: int = 1000  # steps between mid-epoch checkpoints (0: epoch ends only)
     average_last: int = 5  # epochs averaged for model_avg.pt

@@ -27,6 +27,7 @@ from asr.atomic import atomic_open, remove_stale_temporaries
 from asr.config import dump_config, to_dict
 from asr.data.sampler import DurationBucketSampler
 from asr.errors import AsrError
+from asr.threads import set_threads
 from asr.train.checkpoint import (average_state_dicts, load_checkpoint, rng_state, save_checkpoint,
                                   set_rng_state)
 from asr.train.config import OptimSection, RunSection
@@ -76,8 +77,7 @@ class Trainer:
         self.exp_dir = Path(exp_dir)
         self.ckpt_dir = self.exp_dir / "checkpoints"
         self.last_ckpt = self.ckpt_dir / "last.pt"
-        if self.run.threads > 0:
-            torch.set_num_threads(self.run.threads)
+        set_threads(self.run.threads)
         wants_cuda = self.run.device.startswith("cuda") or (self.run.device == "auto" and torch.cuda.is_available())
         if wants_cuda and not torch.cuda.is_available():
             raise AsrError(f"run.device={self.run.device}: CUDA is not available on this machine")
