@@ -14,6 +14,7 @@ from pathlib import Path
 
 from asr import __version__
 from asr.errors import AsrError
+from asr.threads import INFERENCE_THREADS, prefer_passive_waiting, set_threads
 
 log = logging.getLogger("asr")
 
@@ -136,7 +137,9 @@ def _add_decoding_options(p) -> None:
                    help="expand only tokens with at least this log-prob (default: -5, as pyctcdecode; "
                         "--token-min-logprob=-inf: every token)")
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
-    p.add_argument("--threads", type=int, default=0, help="CPU threads for torch (default: torch's choice)")
+    p.add_argument("--threads", type=int, default=INFERENCE_THREADS,
+                   help="CPU threads for torch (default: 1: decoding gains nothing from more, and more threads "
+                        "lose badly next to other jobs; 0: one per core)")
     p.add_argument("--batch-frames", type=int, default=60000,
                    help="padded 10 ms frames per decoding batch (default: 60000 = 10 minutes)")
 
@@ -422,12 +425,9 @@ DECODING_FLAGS = ("decoder", "beam_size", "nbest", "lm_weight", "word_bonus", "b
 
 
 def _recognizer(args, model_path: str | None):
-    import torch
-
     from asr.transcribe import Recognizer
 
-    if args.threads > 0:
-        torch.set_num_threads(args.threads)
+    set_threads(args.threads)
     if model_path is None:
         from asr.pretrained import default_model_path
 
@@ -693,6 +693,7 @@ COMMANDS = {"stream": cmd_stream, "tune": cmd_tune, "train-lm": cmd_train_lm, "c
 
 
 def main(argv: list[str] | None = None) -> int:
+    prefer_passive_waiting()  # before anything imports torch: see asr/threads.py
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(message)s", stream=sys.stderr)
