@@ -53,6 +53,40 @@ def _add_prepare(sub) -> None:
                            help="train files per speaker held out as dev (default: 20)")
         if name in ("folder", "kaldi"):
             q.add_argument("--name", help="manifest name (default: the source folder's name)")
+    # real speech corpora as their public downloads unpack (asr/data/real_corpora.py)
+    raw = {
+        "speechocean762": "speechocean762 (OpenSLR 101): Kaldi data dirs train/ and test/ + WAVE/; writes "
+                          "OUT/speechocean762_{train,test}.jsonl (its own split, speakers disjoint)",
+        "ljspeech": "LJ Speech 1.1 (LJSpeech-1.1.tar.bz2): metadata.csv (ID|text|normalized text) + wavs/; "
+                    "speaker LJ; writes OUT/ljspeech_{train,test}.jsonl (test: the last 15%% of the clip ids "
+                    "in sorted order)",
+        "commonvoice": "a Common Voice release's language folder: validated.tsv + clips/*.mp3; speaker = the "
+                       "first 12 characters of client_id; writes OUT/commonvoice_{train,test}.jsonl (test: about "
+                       "15%% of the speakers, chosen by a fixed hash of the speaker id)",
+        "an4": "CMU AN4 (an4_sphere.tar.gz): etc/an4_{train,test}.{transcription,fileids} + wav/**/*.sph; "
+               "writes OUT/an4_{train,test}.jsonl (AN4's own split)",
+        "wakewords": "Picovoice wake-word benchmark (its GitHub archive): audio/<keyword>/*.flac, text = the "
+                     "keyword, no speakers; writes OUT/wakewords_train.jsonl",
+    }
+    for name, help_text in raw.items():
+        # help strings are %-formatted by argparse, descriptions are not
+        q = kinds.add_parser(name, help=help_text, description=help_text.replace("%%", "%") + ". SRC may "
+                             "also be the folder the archive was unpacked into. Unreadable audio is skipped "
+                             "and counted.")
+        q.add_argument("src", type=Path, help="the unpacked corpus")
+        q.add_argument("--out", type=Path, help="folder for the manifests")
+        q.add_argument("--arrange", type=Path, metavar="DATA",
+                       help=f"also (or only, without --out) arrange the corpus into DATA/{name}/ in the layout "
+                            "`asr prepare real` reads: audio hard-linked (else symlinked, else copied), never "
+                            "re-encoded, its transcript in a .txt beside it; a finished arrange is skipped, a "
+                            "half-done one redone")
+    help_text = ("real speech in one shared layout (e.g. ../shared/data/real, or what --arrange wrote): any of "
+                 "DATA/{speechocean762,ljspeech,commonvoice,an4,wakewords,librispeech_pseudo}; writes "
+                 "OUT/<corpus>_<split>.jsonl, splits as for the single corpora (wakewords, librispeech_pseudo: "
+                 "train only)")
+    q = kinds.add_parser("real", help=help_text, description=help_text)
+    q.add_argument("src", type=Path, metavar="DATA", help="folder holding the corpus folders")
+    q.add_argument("--out", type=Path, required=True, help="folder for the manifests")
 
 
 def _add_train(sub) -> None:
@@ -340,9 +374,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 # ---------------------------------------------------------------------------- commands
 def cmd_prepare(args) -> int:
-    from asr.data import importers
+    from asr.data import importers, real_corpora
 
-    if args.corpus == "librispeech":
+    if args.corpus in real_corpora.RAW_CORPORA:
+        if args.out is None and args.arrange is None:
+            raise AsrError(f"prepare {args.corpus}: give --out DIR (manifests), --arrange DATA or both")
+        if args.arrange is not None:
+            count = real_corpora.arrange_corpus(args.corpus, args.src, args.arrange)
+            print(f"{args.arrange / args.corpus}: {count} utterances")
+        counts = real_corpora.prepare_corpus(args.corpus, args.src, args.out) if args.out else {}
+    elif args.corpus == "real":
+        counts = real_corpora.prepare_real(args.src, args.out)
+    elif args.corpus == "librispeech":
         counts = importers.prepare_librispeech(args.src, args.out)
     elif args.corpus == "fsdd":
         counts = importers.prepare_fsdd(args.src, args.out, dev_per_speaker=args.dev_per_speaker)

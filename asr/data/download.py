@@ -16,6 +16,7 @@ import tarfile
 import urllib.error
 import urllib.request
 import zipfile
+import zlib
 from http.client import HTTPException
 from pathlib import Path
 
@@ -178,7 +179,7 @@ def _extract_zip(archive: Path, dest_dir: Path) -> None:
 
 
 def extract(archive: Path, dest_dir: Path) -> Path:
-    """Unpack a .tar.gz/.tgz/.tar/.zip archive into `dest_dir` and return `dest_dir`.
+    """Unpack a .tar.gz/.tgz/.tar.bz2/.tbz2/.tar/.zip archive into `dest_dir`; returns `dest_dir`.
 
     Members that would escape `dest_dir` make it fail with `AsrError` before anything is
     written. A marker file `.<archive name>.extracted` is written after success: a re-run
@@ -191,19 +192,24 @@ def extract(archive: Path, dest_dir: Path) -> Path:
     if not archive.is_file():
         raise AsrError(f"{archive}: archive not found")
     name = archive.name.lower()
-    if name.endswith((".tar.gz", ".tgz", ".tar")):
-        unpack = _extract_tar
+    if name.endswith((".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar")):
+        unpack = _extract_tar  # tarfile detects the compression itself
     elif name.endswith(".zip"):
         unpack = _extract_zip
     else:
         raise AsrError(f"{archive}: unsupported archive type "
-                       f"(expected .tar.gz, .tgz, .tar or .zip)")
+                       f"(expected .tar.gz, .tgz, .tar.bz2, .tbz2, .tar or .zip)")
     dest_dir.mkdir(parents=True, exist_ok=True)
     try:
         unpack(archive, dest_dir)
-    except (tarfile.TarError, zipfile.BadZipFile, EOFError) as err:
-        # tarfile.FilterError (from the "data" filter) is a TarError too
-        raise AsrError(f"{archive}: cannot extract ({err})") from None
+    except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError, zlib.error) as err:
+        # tarfile.FilterError (from the "data" filter) is a TarError too; a damaged compressed
+        # stream surfaces mid-way as EOFError, zlib.error or OSError (bz2: "Invalid data
+        # stream"), as do a full disk and permissions
+        reason = str(err) or type(err).__name__
+        if isinstance(err, tarfile.ReadError):  # its message lists every decompressor it tried
+            reason = "damaged, or not a tar archive"
+        raise AsrError(f"{archive}: cannot extract ({reason})") from None
     with atomic_open(marker, "w") as f:
         f.write(f"{archive}\n")
     return dest_dir

@@ -229,6 +229,18 @@ def prepare_fsdd(src: Path, out_dir: Path, dev_per_speaker: int = 20) -> dict[st
 
 # --------------------------------------------------------------------------- plain folder
 
+def audio_with_transcripts(src: Path, extensions: tuple[str, ...] = AUDIO_EXTENSIONS
+                           ) -> list[tuple[Path, str | None]]:
+    """Every audio file under `src` (recursive, sorted) with the text of the same-named `.txt`
+    beside it, or None where there is none."""
+    found = []
+    for path in sorted(p for p in src.rglob("*") if p.suffix.lower() in extensions and p.is_file()):
+        transcript = path.with_suffix(".txt")
+        found.append((path, transcript.read_text(encoding="utf-8", errors="replace")
+                      if transcript.is_file() else None))
+    return found
+
+
 def prepare_folder(src: Path, out_dir: Path, name: str | None = None) -> dict[str, int]:
     """Write `out_dir/<name>.jsonl` for every audio file under `src` (recursive).
 
@@ -241,17 +253,11 @@ def prepare_folder(src: Path, out_dir: Path, name: str | None = None) -> dict[st
     name = name or src.resolve().name
     collector = _Collector(src)
     untranscribed: list[str] = []
-    audio_files = sorted(p for p in src.rglob("*")
-                         if p.suffix.lower() in AUDIO_EXTENSIONS and p.is_file())
-    for path in audio_files:
-        transcript = path.with_suffix(".txt")
-        text = ""
-        if transcript.is_file():
-            text = transcript.read_text(encoding="utf-8", errors="replace")
-        else:
+    for path, text in audio_with_transcripts(src):
+        if text is None:
             untranscribed.append(str(path.relative_to(src)))
         utt_id = path.relative_to(src).with_suffix("").as_posix()
-        collector.add(utt_id, path, text, path.parent.name)
+        collector.add(utt_id, path, text or "", path.parent.name)
     if untranscribed:
         # one line for the lot: a folder of untranscribed audio (for decoding) is legitimate
         logger.warning("%s: %d audio files have no .txt transcript and get empty text (e.g. %s)",
