@@ -89,14 +89,33 @@ def _add_prepare(sub) -> None:
     q.add_argument("--out", type=Path, required=True, help="folder for the manifests")
 
 
+def _shipped_glob(kind: str) -> str:
+    """Where this installation's configs of a kind are: conf/am/*.yaml in a checkout."""
+    from asr.config import shipped_config_dir
+
+    folder = shipped_config_dir()
+    if folder is None:
+        return "none in this installation"
+    return f"{Path(os.path.relpath(folder)) if folder.is_relative_to(Path.cwd()) else folder}/{kind}/*.yaml"
+
+
+def _add_config_option(p, kind: str) -> None:
+    from asr.config import shipped_configs
+
+    names = ", ".join(shipped_configs(kind)) or "none in this installation"
+    p.add_argument("--config", metavar="FILE|NAME",
+                   help=f"YAML config: a file, or the name of a config shipped with asr ({names}; "
+                        f"also {kind}/NAME or conf/{kind}/NAME.yaml) (default: built-in defaults)")
+
+
 def _add_train(sub) -> None:
     p = sub.add_parser(
         "train", help="train an acoustic model",
         description="Train a BiLSTM-CTC acoustic model. Writes checkpoints, train.log, tensorboard "
                     "scalars and finally EXP/model.pt. Multi-GPU: torchrun --nproc-per-node N -m asr train ...",
         epilog="Overrides: any config field as section.key=value, e.g. model.num_layers=3 optim.lr=5e-4 "
-               "run.epochs=10. See conf/am/*.yaml for every field.")
-    p.add_argument("--config", type=Path, help="YAML config (default: built-in defaults)")
+               f"run.epochs=10. Every field is in the shipped configs: {_shipped_glob('am')}.")
+    _add_config_option(p, "am")
     p.add_argument("--train", action="append", metavar="MANIFEST[:WEIGHT]",
                    help="training manifest (JSONL); repeat it to train on a mix of corpora, each with a "
                         "weight: its share of every epoch's utterances (default 1), e.g. --train a.jsonl:3 "
@@ -140,8 +159,9 @@ def _add_train_lm(sub) -> None:
                     "default; give the AM's --tokenizer or --am-model for sentencepiece units). Reports dev "
                     "perplexity per token and per word; writes EXP/model.pt. Same machinery as `asr train`: "
                     "checkpoints, --resume, AMP, torchrun.",
-        epilog="Overrides: section.key=value, e.g. model.hidden_size=512 run.epochs=5. See conf/lm/*.yaml.")
-    p.add_argument("--config", type=Path, help="YAML config (default: built-in defaults)")
+        epilog="Overrides: section.key=value, e.g. model.hidden_size=512 run.epochs=5. Every field is in the "
+               f"shipped configs: {_shipped_glob('lm')}.")
+    _add_config_option(p, "lm")
     p.add_argument("--text", action="append", required=True,
                    help="training text, one sentence a line (.txt or .txt.gz; repeatable)")
     p.add_argument("--dev", help="dev text: perplexity after every epoch")
@@ -399,11 +419,11 @@ def cmd_prepare(args) -> int:
 
 
 def cmd_train(args) -> int:
-    from asr.config import load_config
+    from asr.config import find_config, load_config
     from asr.train.am import train_acoustic_model
     from asr.train.config import AcousticTrainConfig
 
-    config = load_config(AcousticTrainConfig, args.config, args.overrides)
+    config = load_config(AcousticTrainConfig, args.config and find_config(args.config, "am"), args.overrides)
     model = train_acoustic_model(config, args.train, args.dev, args.exp, resume=args.resume,
                                  tokenizer=args.tokenizer, cmvn=args.cmvn)
     if model is not None:
@@ -412,13 +432,13 @@ def cmd_train(args) -> int:
 
 
 def cmd_train_lm(args) -> int:
-    from asr.config import load_config
+    from asr.config import find_config, load_config
     from asr.package import ModelPackage
     from asr.text import CharTokenizer, load_tokenizer
     from asr.train.config import LmTrainConfig
     from asr.train.lm import train_language_model
 
-    config = load_config(LmTrainConfig, args.config, args.overrides)
+    config = load_config(LmTrainConfig, args.config and find_config(args.config, "lm"), args.overrides)
     if args.am_model:
         tokenizer = ModelPackage.load(args.am_model).tokenizer
     else:

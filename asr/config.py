@@ -10,6 +10,7 @@ import dataclasses
 import os
 import types
 import typing
+from pathlib import Path
 from typing import Any, Iterable, TypeVar
 
 import yaml
@@ -17,6 +18,46 @@ import yaml
 from asr.errors import ConfigError
 
 T = TypeVar("T")
+
+# The YAML configs shipped with the package: `asr/conf` is a link to the repository's top-level
+# conf/ (so a source checkout and an editable install read conf/ itself) and a built wheel holds
+# a copy of its files (package-data in pyproject.toml). The second place serves a checkout whose
+# link did not survive (git on Windows without symlinks writes a small text file instead).
+_CONFIG_DIRS = (Path(__file__).resolve().parent / "conf", Path(__file__).resolve().parents[1] / "conf")
+
+
+def shipped_config_dir() -> Path | None:
+    """The folder of the configs shipped with asr (am/, lm/), or None if this install has none."""
+    return next((d.resolve() for d in _CONFIG_DIRS if d.is_dir()), None)
+
+
+def shipped_configs(kind: str) -> list[str]:
+    """Names of the shipped configs of one kind ("am", "lm"), sorted: ["digits", ...]."""
+    folder = shipped_config_dir()
+    return sorted(p.stem for p in (folder / kind).glob("*.yaml")) if folder else []
+
+
+def find_config(value: str | os.PathLike, kind: str) -> Path:
+    """The YAML file `value` names: a path to an existing file, else a shipped config of
+    `kind` ("am" for `asr train`, "lm" for `asr train-lm`) by name: "digits", "digits.yaml",
+    "am/digits" and "conf/am/digits.yaml" (the path in a checkout, which works from any
+    folder this way) all name conf/am/digits.yaml."""
+    path = Path(value)
+    if path.is_file():
+        return path
+    folder = shipped_config_dir()
+    parts = path.with_suffix(".yaml").parts if path.suffix in ("", ".yaml", ".yml") else ()
+    if parts[:1] == ("conf",):
+        parts = parts[1:]
+    if len(parts) == 1:
+        parts = (kind, *parts)
+    if folder is not None and len(parts) == 2 and not path.is_absolute():
+        candidate = folder.joinpath(*parts)
+        if candidate.is_file():
+            return candidate
+    names = ", ".join(shipped_configs(kind)) or "none in this installation"
+    raise ConfigError(f"{value}: config file not found, and not the name of a shipped config "
+                      f"(conf/{kind}: {names})")
 
 
 def _type_name(kind: Any) -> str:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from asr.config import dump_config, load_config
+from asr.config import dump_config, find_config, load_config, shipped_config_dir
 from asr.errors import ConfigError
 from asr.train.config import AcousticTrainConfig
 
@@ -53,3 +53,20 @@ def test_bad_yaml_files(tmp_path):
     (tmp_path / "bad.yaml").write_text("model: [unclosed\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_config(AcousticTrainConfig, tmp_path / "bad.yaml")
+
+
+def test_shipped_configs_by_name(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # not the checkout: names resolve to the configs shipped with asr
+    digits = shipped_config_dir() / "am" / "digits.yaml"
+    assert digits.samefile(CONF / "digits.yaml")
+    for name in ("digits", "digits.yaml", "am/digits", "am/digits.yaml", "conf/am/digits.yaml"):
+        assert find_config(name, "am") == digits, name
+    assert find_config("char_small", "lm") == shipped_config_dir() / "lm" / "char_small.yaml"
+    # the same name in am/ and lm/: the kind decides
+    assert find_config("synth_cpu", "am").parent.name == "am" and find_config("synth_cpu", "lm").parent.name == "lm"
+    # a file that exists wins over a shipped name
+    (tmp_path / "digits.yaml").write_text("model: {num_layers: 1}\n")
+    assert find_config("digits.yaml", "am") == Path("digits.yaml")
+    for missing, kind in [("nosuch", "am"), ("char_small", "am"), ("lm/digits", "am"), ("/abs/digits.yaml", "am")]:
+        with pytest.raises(ConfigError, match=f"not the name of a shipped config \\(conf/{kind}: digits, "):
+            find_config(missing, kind)
