@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from conftest import FSDD, run_cli, write_tone
+from conftest import FSDD, needs_shared_data, run_cli, write_tone
 
 
 def assert_one_line_error(proc, *fragments: str) -> None:
@@ -93,6 +93,7 @@ def test_missing_manifest_for_training(tmp_path):
     assert_one_line_error(proc, "none.jsonl", "not found")
 
 
+@needs_shared_data
 def test_decode_skips_bad_files_and_decodes_the_rest(tiny_package, tmp_path):
     good = [FSDD / "1_george_0.wav", FSDD / "2_lucas_3.wav"]
     bad = tmp_path / "broken.wav"
@@ -112,6 +113,7 @@ def test_decode_skips_bad_files_and_decodes_the_rest(tiny_package, tmp_path):
     assert "decoded 2 of 4 utterances" in proc.stderr and "2 skipped" in proc.stderr
 
 
+@needs_shared_data
 def test_transcribe_many_files_with_one_bad(tiny_package, tmp_path):
     good = [str(FSDD / "5_nicolas_1.wav"), str(write_tone(tmp_path / "tone 1 é.flac", rate=44100))]
     bad = str(tmp_path / "missing.wav")

@@ -16,7 +16,7 @@ from asr.data.dataset import SpeechDataset, collate
 from asr.features import save_cmvn_stats
 from asr.train.am import AcousticTrainer
 from asr.train.config import AcousticTrainConfig
-from conftest import FSDD
+from conftest import FSDD, needs_shared_data
 from test_training import WORDS
 
 OVERRIDES = ["model.num_layers=2", "model.hidden_size=32", "model.dropout=0.0", "specaugment.enabled=false",
@@ -67,6 +67,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@needs_shared_data
 def test_two_process_ddp_step_equals_one_process_on_the_global_batch(tmp_path):
     _write_inputs(tmp_path)
     single, ddp = tmp_path / "single.pt", tmp_path / "ddp.pt"

@@ -12,7 +12,7 @@ from asr.decode.beam import Hypothesis
 from asr.decode.options import DecodingOptions
 from asr.decode.rescore import rescore_nbest
 from asr.package import LmPackage
-from conftest import FSDD, run_cli
+from conftest import FSDD, needs_shared_data, run_cli
 
 
 def test_rescoring_equals_scores_computed_by_hand(tiny_lm):
@@ -38,6 +38,7 @@ def _manifest(tmp_path, files):
     return path
 
 
+@needs_shared_data
 def test_beam_search_with_lm_from_the_cli(tiny_package, tiny_lm, tmp_path):
     manifest = _manifest(tmp_path, [FSDD / "1_george_0.wav", FSDD / "2_lucas_3.wav"])
     out = tmp_path / "hyp.jsonl"
@@ -56,6 +57,7 @@ def test_beam_search_with_lm_from_the_cli(tiny_package, tiny_lm, tmp_path):
         assert math.isclose(top["score"], top["ctc_score"] + 0.5 * top["lm_score"] + words, abs_tol=1e-3)
 
 
+@needs_shared_data
 def test_inconsistent_decoding_options_are_one_line_errors(tiny_package, tmp_path):
     wav = FSDD / "0_george_0.wav"
     for args, message in ((["--decoder", "beam", "--lm-weight", "0.5"], "needs a language model"),
@@ -66,6 +68,7 @@ def test_inconsistent_decoding_options_are_one_line_errors(tiny_package, tmp_pat
         assert message in proc.stderr.strip().splitlines()[-1]
 
 
+@needs_shared_data
 def test_tune_writes_a_package_whose_defaults_transcribe_uses(tiny_package, tiny_lm, tmp_path):
     manifest = _manifest(tmp_path, [FSDD / "0_george_5.wav", FSDD / "1_george_5.wav"])
     package, summary = tmp_path / "tuned.pt", tmp_path / "tune.json"

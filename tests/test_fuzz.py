@@ -9,10 +9,14 @@ from __future__ import annotations
 import io
 import json
 import math
+import os
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
+import pytest
 import soundfile as sf
 import torch
 from hypothesis import HealthCheck, given, settings
@@ -25,7 +29,14 @@ from asr.errors import AudioError, ManifestError
 
 FUZZ = {"deadline": None, "derandomize": True, "suppress_health_check": [HealthCheck.too_slow],
         "database": None}
-WORK = Path(tempfile.mkdtemp(prefix="asr-fuzz-"))
+
+
+@pytest.fixture(scope="module")
+def work():
+    """One folder for the module's thousands of cases (a folder per case would be slow), removed
+    at the end. Hypothesis runs every case of a test in one call, so the fixture is module-wide."""
+    with tempfile.TemporaryDirectory(prefix="asr-fuzz-") as folder:
+        yield Path(folder)
 
 
 def _valid(fmt: str, subtype: str | None = None, rate: int = 16000, channels: int = 1) -> bytes:
@@ -47,8 +58,8 @@ SEEDS = {
 }
 
 
-def check_load(data: bytes, suffix: str) -> None:
-    path = WORK / f"fuzz{suffix}"
+def check_load(work: Path, data: bytes, suffix: str) -> None:
+    path = work / f"fuzz{suffix}"
     path.write_bytes(data)
     try:
         wave = load_audio(path)
@@ -61,8 +72,8 @@ def check_load(data: bytes, suffix: str) -> None:
 
 @settings(**FUZZ, max_examples=600)
 @given(st.binary(max_size=2048), st.sampled_from([".wav", ".flac", ".ogg", ".mp3", ".opus", ""]))
-def test_random_bytes(data, suffix):
-    check_load(data, suffix)
+def test_random_bytes(work, data, suffix):
+    check_load(work, data, suffix)
 
 
 @st.composite
@@ -83,8 +94,8 @@ def mutated(draw):
 
 @settings(**FUZZ, max_examples=1500)
 @given(mutated())
-def test_mutated_valid_files(case):
-    check_load(*case)
+def test_mutated_valid_files(work, case):
+    check_load(work, *case)
 
 
 FIELDS = ["id", "audio", "duration", "text", "speaker", "offset", "chapter", "score", "nbest", "words"]
@@ -98,8 +109,7 @@ lines = st.one_of(records.map(json.dumps), json_values.map(json.dumps), st.text(
                   st.just(""), st.just(json.dumps({"id": "a", "audio": "a.wav", "duration": 1.0, "text": "A"})))
 
 
-def check_read(reader, text: str, error: type, name: str) -> None:
-    path = WORK / name
+def check_read(reader, path: Path, text: str, error: type) -> None:
     path.write_text(text, encoding="utf-8", errors="surrogatepass")
     try:
         result = reader(path)
@@ -111,10 +121,10 @@ def check_read(reader, text: str, error: type, name: str) -> None:
 
 @settings(**FUZZ, max_examples=800)
 @given(st.lists(lines, min_size=0, max_size=5))
-def test_manifest_reader(content):
-    check_read(read_manifest, "\n".join(content), ManifestError, "fuzz.jsonl")
+def test_manifest_reader(work, content):
+    check_read(read_manifest, work / "fuzz.jsonl", "\n".join(content), ManifestError)
     try:
-        utterances = read_manifest(WORK / "fuzz.jsonl", require_text=True)
+        utterances = read_manifest(work / "fuzz.jsonl", require_text=True)
     except ManifestError:
         return
     for utt in utterances:
@@ -123,16 +133,29 @@ def test_manifest_reader(content):
 
 @settings(**FUZZ, max_examples=400)
 @given(st.lists(lines, min_size=0, max_size=5))
-def test_hypotheses_reader(content):
-    check_read(read_hypotheses, "\n".join(content), ManifestError, "fuzz.hyp.jsonl")
+def test_hypotheses_reader(work, content):
+    check_read(read_hypotheses, work / "fuzz.hyp.jsonl", "\n".join(content), ManifestError)
 
 
 @settings(**FUZZ, max_examples=300)
 @given(st.binary(max_size=300))
-def test_manifest_reader_random_bytes(data):
-    path = WORK / "bytes.jsonl"
+def test_manifest_reader_random_bytes(work, data):
+    path = work / "bytes.jsonl"
     path.write_bytes(data)
     try:
         read_manifest(path)
     except ManifestError as err:
         assert str(path) in str(err)
+
+
+def test_a_run_leaves_no_folder_behind(tmp_path):
+    """The module's work folder is removed after its tests, here in a pytest run of its own."""
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    env = {**os.environ, "TMPDIR": str(temp), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--basetemp",
+                           str(tmp_path / "base"), f"{__file__}::test_manifest_reader_random_bytes"],
+                          cwd=Path(__file__).parent, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "1 passed" in proc.stdout
+    assert not list(temp.glob("asr-fuzz-*"))

@@ -14,7 +14,7 @@ from asr.data.importers import prepare_folder, prepare_fsdd, prepare_kaldi, prep
 from asr.data.manifest import read_manifest
 from asr.errors import AsrError
 
-from conftest import FSDD, LIBRISPEECH
+from conftest import FSDD, LIBRISPEECH, needs_shared_data
 DIGITS = ["ZERO", "ONE", "TWO", "THREE", "FOUR", "FIVE", "SIX", "SEVEN", "EIGHT", "NINE"]
 
 
@@ -35,6 +35,7 @@ def warnings_of(caplog) -> str:
 # --------------------------------------------------------------------------- LibriSpeech
 
 @pytest.mark.parametrize("start", ["", "LibriSpeech", "LibriSpeech/dev-clean"])
+@needs_shared_data
 def test_librispeech_sample_matches_transcripts_and_headers(tmp_path, start):
     counts = prepare_librispeech(LIBRISPEECH / start, tmp_path)
     assert counts == {"dev-clean": 2}
@@ -86,7 +87,7 @@ def test_librispeech_missing_or_empty_source_raises(tmp_path):
 # --------------------------------------------------------------------------- FSDD
 
 @pytest.fixture(scope="module")
-def fsdd_manifests(tmp_path_factory):
+def fsdd_manifests(tmp_path_factory, shared_data):
     out = tmp_path_factory.mktemp("fsdd")
     counts = prepare_fsdd(FSDD, out)
     return counts, {split: read_manifest(out / f"{split}.jsonl") for split in counts}

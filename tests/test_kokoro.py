@@ -53,7 +53,7 @@ def components(voice_name: str) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def text_file(tmp_path_factory) -> Path:
+def text_file(tmp_path_factory, shared_data) -> Path:
     lines = (DATA / "text" / "lm_dev.txt").read_text(encoding="utf-8").splitlines()
     path = tmp_path_factory.mktemp("text") / "sentences.txt"
     path.write_text("\n".join([l for l in lines if 4 <= len(l.split()) <= 6][:300]) + "\n", encoding="utf-8")

@@ -16,7 +16,7 @@ from asr.errors import AsrError
 from asr.package import ModelPackage
 from asr.train.am import AcousticTrainer
 from asr.train.config import AcousticTrainConfig
-from conftest import FSDD, run_cli
+from conftest import FSDD, needs_shared_data, run_cli
 from test_cli_errors import assert_one_line_error
 from test_training import TINY, write_manifest
 
@@ -134,6 +134,7 @@ def test_parse_corpus_arg(tmp_path):
         parse_corpus_arg(f"{tmp_path / 'a.jsonl'}:three")
 
 
+@needs_shared_data
 def test_weights_from_the_config_and_recorded_in_the_package(tmp_path):
     small = write_manifest(tmp_path / "small.jsonl", sorted(FSDD.glob("*_jackson_10.wav")))  # 10
     large = write_manifest(tmp_path / "large.jsonl", sorted(FSDD.glob("*_lucas_1[0-3].wav")))  # 40

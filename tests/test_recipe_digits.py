@@ -5,21 +5,24 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-from conftest import FSDD, REPO
+from conftest import FSDD, REPO, needs_shared_data
 
 
-def run_recipe(workdir: Path, *args: str) -> subprocess.CompletedProcess:
+def run_recipe(workdir: Path, *args: str, data: str | Path = FSDD, cwd: Path | None = None
+               ) -> subprocess.CompletedProcess:
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
            "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
-    return subprocess.run(["bash", str(REPO / "recipes" / "digits" / "run.sh"), "--data", str(FSDD),
+    return subprocess.run(["bash", str(REPO / "recipes" / "digits" / "run.sh"), "--data", str(data),
                            "--workdir", str(workdir), "--results", str(workdir / "RESULTS.md"), *args],
-                          env=env, capture_output=True, text=True, timeout=900)
+                          env=env, capture_output=True, text=True, timeout=900, cwd=cwd)
 
 
+@needs_shared_data
 def test_digits_recipe_runs_all_stages_and_is_idempotent(tmp_path):
     tiny = "run.epochs=1 model.num_layers=1 model.hidden_size=32 features.cmvn_max_utterances=100"
     first = run_recipe(tmp_path, "--overrides", tiny)
@@ -43,3 +46,25 @@ def test_digits_recipe_runs_all_stages_and_is_idempotent(tmp_path):
     assert "already in data/" in again.stderr and "already trained" in again.stderr
     assert "up to date" in again.stderr
     assert (tmp_path / "exp" / "digits" / "model.pt").stat().st_mtime_ns == model_mtime
+
+
+def test_results_name_the_data_relative_to_the_repository(tiny_package, tmp_path):
+    """RESULTS.md is tracked: its command must not carry a path of the machine it ran on."""
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "test.jsonl").write_text(json.dumps(
+        {"id": "0_a_0", "audio": "0_a_0.wav", "duration": 0.5, "text": "ZERO", "speaker": "a"}) + "\n")
+    exp = tmp_path / "exp" / "digits"
+    exp.mkdir(parents=True)
+    shutil.copy(tiny_package, exp / "model.pt")
+    (exp / "test.hyp.jsonl").write_text(json.dumps({"id": "0_a_0", "text": "ZERO"}) + "\n")
+    shared = REPO.parent / "shared" / "data" / "fsdd" / "recordings"  # need not exist for stage 4
+    for data, cwd, shown in [(shared, None, "../shared/data/fsdd/recordings"),
+                             (os.path.relpath(shared, REPO / "recipes"), REPO / "recipes", "../shared/data/fsdd/recordings"),
+                             (REPO / "recipes" / "fsdd", None, "recipes/fsdd"),
+                             (tmp_path / "elsewhere", None, "path/to/fsdd/recordings")]:
+        done = run_recipe(tmp_path, "--stage", "4", data=data, cwd=cwd)
+        assert done.returncode == 0, done.stderr[-3000:]
+        results = (tmp_path / "RESULTS.md").read_text()
+        command = results.split("## Command", 1)[1]
+        assert f"recipes/digits/run.sh --data {shown}\n" in command, (data, command)
+        assert str(tmp_path) not in results and str(REPO) not in results

@@ -86,7 +86,7 @@ def synthesize(text: str, voice: str, out: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def corpus(tmp_path_factory) -> Path:
+def corpus(tmp_path_factory, shared_data) -> Path:
     """DIR with DIR/LibriSpeech/{train-clean-100,dev-clean,test-clean}/SPK/CHAPTER/*.flac + .trans.txt."""
     if shutil.which("espeak-ng") is None or shutil.which("sox") is None:
         pytest.fail("espeak-ng and sox are needed (apt-get install -y espeak-ng sox)")
@@ -293,7 +293,7 @@ def test_ngpu_2_trains_with_torchrun_on_cpu(prepared, tmp_path):
 # ------------------------------------------------------------------------------ stage 0
 
 @pytest.fixture
-def openslr():
+def openslr(shared_data):
     with range_server() as httpd:
         yield httpd
 

@@ -29,7 +29,7 @@ def features(wave: torch.Tensor) -> torch.Tensor:
 
 
 @pytest.fixture(scope="module")
-def variants(tmp_path_factory) -> dict[str, object]:
+def variants(tmp_path_factory, shared_data) -> dict[str, object]:
     """name -> path of each variant of SOURCE, and of the broken files."""
     folder = tmp_path_factory.mktemp("audio")
     data, rate = sf.read(SOURCE, dtype="int16")

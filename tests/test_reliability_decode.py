@@ -15,7 +15,7 @@ import pytest
 
 from asr.data.partial import PartialOutput
 from asr.errors import ManifestError
-from conftest import FSDD, REPO, run_cli
+from conftest import FSDD, REPO, needs_shared_data, run_cli
 
 WHAT = {"model": ["m.pt", 1, 2], "options": {"decoder": "greedy"}}
 
@@ -87,6 +87,7 @@ def _kill_when_partial_has(cmd: list[str], partial, count: int) -> int:
     return proc.wait()
 
 
+@needs_shared_data
 def test_decode_killed_twice_resumes_and_holds_every_utterance_once(tiny_package, tmp_path):
     manifest, ids = _manifest(tmp_path, 160)
     common = ["decode", "--model", str(tiny_package), "--manifest", str(manifest), "--num-workers", "0",

@@ -160,6 +160,7 @@ def test_too_many_non_finite_steps_in_a_row_stop_with_a_checkpoint(tmp_path):
         assert torch.equal(state["model"][name], value), name
 
 
+@pytest.mark.usefixtures("shared_data")
 def test_acoustic_batch_halves_give_the_batch_gradient(tmp_path):
     """The acoustic trainer's split: halves of a padded audio batch, weighted by their share of
     utterances, accumulate the same gradient as the whole batch (an independent backward)."""

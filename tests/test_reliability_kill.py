@@ -22,7 +22,7 @@ from asr.train.am import AcousticTrainer
 from asr.train.checkpoint import load_checkpoint
 from asr.train.config import AcousticTrainConfig, LmTrainConfig
 from asr.train.lm import LanguageModelTrainer
-from conftest import FSDD, REPO
+from conftest import FSDD, REPO, needs_shared_data
 from test_training import TINY, write_manifest
 
 HARNESS = Path(__file__).with_name("kill_harness.py")
@@ -96,6 +96,7 @@ AM = TINY + ["data.max_batch_size=4", "run.epochs=3", "run.checkpoint_every=2", 
              "run.seed=5", "run.device=cpu"]
 
 
+@needs_shared_data
 def test_acoustic_training_killed_three_times_ends_with_identical_weights(tmp_path):
     files = sorted(FSDD.glob("*_jackson_1[01].wav"))  # 20 utterances: 5 steps per epoch
     manifest = write_manifest(tmp_path / "train.jsonl", files)
@@ -113,6 +114,7 @@ def test_acoustic_training_killed_three_times_ends_with_identical_weights(tmp_pa
     assert any(not torch.equal(start[k], a.state_dict[k]) for k in start)  # training did move the weights
 
 
+@needs_shared_data
 def test_weighted_corpus_mix_killed_three_times_ends_with_identical_weights(tmp_path):
     # 20 utterances an epoch: 5 of corpus a's 10 (subsampled), 15 of b's 10 (cycled 1.5 times)
     a = write_manifest(tmp_path / "a.jsonl", sorted(FSDD.glob("*_jackson_10.wav")))

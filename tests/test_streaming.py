@@ -18,7 +18,7 @@ from asr.audio import audio_info, load_audio
 from asr.decode.stream import IncrementalFeatures, StreamingRecognizer
 from asr.model.acoustic import AcousticModel, AcousticModelConfig
 from asr.transcribe import Recognizer
-from conftest import FSDD, run_cli
+from conftest import FSDD, needs_shared_data, run_cli
 
 
 def random_model(layers: int = 2, hidden: int = 12, input_dim: int = 6, stack: int = 2) -> AcousticModel:
@@ -170,6 +170,7 @@ def stream(recognizer: Recognizer, wave: np.ndarray, pieces: list[int], **option
     return segments + streaming.final()
 
 
+@needs_shared_data
 def test_random_pieces_give_exactly_the_output_of_fixed_pieces(tiny_package):
     recognizer = Recognizer.from_file(str(tiny_package), device="cpu", options={"decoder": "beam", "beam_size": 4})
     wave = load_audio(FSDD / "3_jackson_7.wav").numpy()
@@ -185,6 +186,7 @@ def test_random_pieces_give_exactly_the_output_of_fixed_pieces(tiny_package):
 
 
 @pytest.mark.parametrize("decoder", ["greedy", "beam"])
+@needs_shared_data
 def test_chunk_longer_than_the_utterance_gives_the_full_utterance_result(tiny_package, tiny_lm, decoder):
     options = {"decoder": decoder} if decoder == "greedy" else {"decoder": decoder, "lm_weight": 0.5,
                                                                   "word_bonus": 0.5}
@@ -198,6 +200,7 @@ def test_chunk_longer_than_the_utterance_gives_the_full_utterance_result(tiny_pa
     assert [s.text for s in segments] == [full]
 
 
+@needs_shared_data
 def test_stream_cli_prints_segments_and_reports_bad_input(tiny_package, tmp_path):
     done = run_cli("stream", str(FSDD / "8_lucas_2.wav"), "--model", str(tiny_package), "--as-fast-as-possible",
                    "--format", "json", "--endpoint-ms", "0")
@@ -215,6 +218,7 @@ def test_stream_cli_prints_segments_and_reports_bad_input(tiny_package, tmp_path
     assert mic.returncode == 1 and mic.stderr.count("\n") == 1 and "--mic" in mic.stderr, mic.stderr
 
 
+@needs_shared_data
 def test_endpointing_splits_three_utterances_into_three_segments(tmp_path):
     """A tiny model overfit (in full and chunked mode) on three real digits and on pairs of
     them separated by silence; streaming a new arrangement of the three with pauses gives three
@@ -264,6 +268,7 @@ def test_endpointing_splits_three_utterances_into_three_segments(tmp_path):
         begin = end + 1.0
 
 
+@needs_shared_data
 def test_transcribe_cuts_long_files_into_timed_segments_in_the_order_given(tiny_package, tmp_path):
     short = FSDD / "8_lucas_2.wav"
     long_path = tmp_path / "long file.flac"

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import DATA, REPO
+from conftest import DATA, REPO, needs_shared_data
 
 from asr.cli import main
 from asr.data.importers import prepare_librispeech
@@ -41,7 +41,7 @@ SIZES = {"train": 10, "dev": 4, "test": 4}
 
 
 @pytest.fixture(scope="module")
-def text_file(tmp_path_factory) -> Path:
+def text_file(tmp_path_factory, shared_data) -> Path:
     """Twenty short sentences (4-7 words), so that the corpus is quick to make."""
     if not {"espeak:en-us+m1", "flite:slt", "festival:kal_diphone", "festival:ked_diphone"} <= installed_voices():
         pytest.fail("espeak-ng, flite and festival with its kal and ked voices are needed "
@@ -272,6 +272,7 @@ def test_user_errors_are_one_line(text_file, tmp_path, capsys):
     assert last.startswith("asr: error:") and "other settings (seed differ" in last
 
 
+@needs_shared_data
 def test_recipe_stage_0_makes_the_three_sets_from_disjoint_text(tmp_path):
     """recipes/synth stage 0: train from lm_train.txt.gz, dev from lm_dev.txt lines 0-999 and
     test from lines 1000 on, each with its own voices; a bad --size is one error line."""

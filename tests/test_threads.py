@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 
-from conftest import FSDD, REPO
+from conftest import FSDD, REPO, needs_shared_data
 
 from asr.threads import prefer_passive_waiting
 
@@ -39,6 +39,7 @@ def test_passive_waiting_unless_the_user_chose(monkeypatch):
     assert os.environ["OMP_WAIT_POLICY"] == "ACTIVE"
 
 
+@needs_shared_data
 def test_transcribe_uses_one_thread_and_passive_waiting_by_default():
     wav = str(FSDD / "7_george_3.wav")
     threads, policy, code = run_cli("transcribe", wav)

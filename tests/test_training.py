@@ -14,7 +14,7 @@ from asr.package import ModelPackage
 from asr.train.am import AcousticTrainer
 from asr.train.config import AcousticTrainConfig
 from asr.transcribe import Recognizer
-from conftest import FSDD, REPO
+from conftest import FSDD, REPO, needs_shared_data
 
 WORDS = ["ZERO", "ONE", "TWO", "THREE", "FOUR", "FIVE", "SIX", "SEVEN", "EIGHT", "NINE"]
 
@@ -33,6 +33,7 @@ TINY = ["model.num_layers=2", "model.hidden_size=64", "model.dropout=0.0", "data
         "run.threads=1", "run.log_every=5", "run.average_last=1", "run.final_model=last"]
 
 
+@needs_shared_data
 def test_overfits_four_utterances(tmp_path):
     files = [FSDD / f"{d}_george_10.wav" for d in range(4)]
     manifest = write_manifest(tmp_path / "train.jsonl", files, copies=25)
@@ -54,6 +55,7 @@ def _train_cmd(manifest, exp, *extra):
             "--exp", str(exp), *extra, *overrides]
 
 
+@needs_shared_data
 def test_existing_run_needs_resume_flag(tmp_path):
     files = sorted(FSDD.glob("*_lucas_10.wav"))
     manifest = write_manifest(tmp_path / "train.jsonl", files)

@@ -35,6 +35,13 @@ device=auto
 fsdd_url=https://github.com/Jakobovski/free-spoken-digit-dataset/archive/refs/heads/master.zip
 # paths given relative to where the recipe was started from stay valid after the cd below
 [ -n "$data" ] && data="$(realpath -m "$data")"
+# RESULTS.md is tracked: its command names the data relative to the repository (../shared/...),
+# never by a path that exists only on the machine of the run
+data_shown=
+if [ -n "$data" ]; then
+  data_shown="$(realpath -m --relative-to="$repo_dir" "$data")"
+  case "$data_shown" in ../../*) data_shown="path/to/fsdd/recordings" ;; esac
+fi
 results="$(realpath -m "$results")"
 config="$(realpath -m "$config")"
 mkdir -p "$workdir"
@@ -98,6 +105,6 @@ if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
   asr results --out "$results" --title "Free Spoken Digit Dataset (recipes/digits)" \
     --model "$exp/model.pt" --score "test=$exp/test.score.json" \
     --decoding "greedy CTC, no language model" "${timings[@]}" \
-    --command "recipes/digits/run.sh --data $data${overrides:+ --overrides \"$overrides\"}"
+    --command "recipes/digits/run.sh${data_shown:+ --data $data_shown}${overrides:+ --overrides \"$overrides\"}"
   log "stage 4: wrote $results"
 fi
