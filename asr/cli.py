@@ -14,6 +14,7 @@ from pathlib import Path
 
 from asr import __version__
 from asr.errors import AsrError
+from asr.plural import plural
 from asr.threads import INFERENCE_THREADS, prefer_passive_waiting, set_threads
 
 log = logging.getLogger("asr")
@@ -414,7 +415,7 @@ def cmd_prepare(args) -> int:
     else:
         counts = importers.prepare_kaldi(args.src, args.out, name=args.name)
     for name, count in counts.items():
-        print(f"{args.out / (name + '.jsonl')}: {count} utterances")
+        print(f"{args.out / (name + '.jsonl')}: {plural(count, 'utterance')}")
     return 0
 
 
@@ -522,8 +523,8 @@ def cmd_decode(args) -> int:
     ids = {u.id for u in utterances}
     earlier = sum(utt_id in ids for utt_id in output.done)
     if earlier:
-        print(f"asr: resuming: {earlier} of {len(utterances)} utterances already decoded in {output.path}",
-              file=sys.stderr)
+        print(f"asr: resuming: {earlier} of {plural(len(utterances), 'utterance')} already decoded in "
+              f"{output.path}", file=sys.stderr)
     todo = [u for u in utterances if u.id not in output.done]
     failed = 0
     try:
@@ -536,7 +537,7 @@ def cmd_decode(args) -> int:
     finally:
         output.close()
     decoded = output.finish(u.id for u in utterances)
-    print(f"decoded {decoded} of {len(utterances)} utterances -> {args.out}"
+    print(f"decoded {decoded} of {plural(len(utterances), 'utterance')} -> {args.out}"
           + (f" ({failed} skipped: unreadable)" if failed else ""), file=sys.stderr)
     if decoded == 0:
         raise AsrError(f"{args.manifest}: no utterance could be decoded")
@@ -746,7 +747,7 @@ def cmd_synth(args) -> int:
                                 min_words=args.min_words, max_words=args.max_words, skip=args.skip,
                                 stop=args.stop, families=_names(args.families), voices=_names(args.voices),
                                 options=options, jobs=max(1, args.jobs), kokoro_files=kokoro_files)
-    print(f"{summary.manifest}: {summary.made + summary.existing} utterances, {summary.hours:.2f} h "
+    print(f"{summary.manifest}: {plural(summary.made + summary.existing, 'utterance')}, {summary.hours:.2f} h "
           f"({summary.made} made now, {summary.existing} already there, {summary.failed} failed)")
     return 0
 

@@ -100,10 +100,11 @@ class Recognizer:
                           num_workers: int = 0, progress: bool = True) -> Iterator[Result]:
         """Decode utterances in duration-sorted batches; yields a Result per utterance (in
         batch order). Unreadable audio gives a Result with `error` set and decoding goes on."""
-        from tqdm import tqdm
+        from asr.progress_bar import progress_bar
 
         loader = audio_batches(utterances, max_frames, num_workers)
-        with tqdm(total=len(utterances), desc="decoding", unit="utt", disable=not progress) as bar:
+        with progress_bar(total=len(utterances), desc="decoding", unit="utt", noun="utterances",
+                          disable=not progress) as bar:
             for batch in loader:
                 if len(batch):
                     decoded = self.decode_batch(batch.waveforms, batch.waveform_lengths)

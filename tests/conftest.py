@@ -53,7 +53,8 @@ def pytest_terminal_summary(terminalreporter):
     skipped = [r for r in terminalreporter.stats.get("skipped", [])
                if isinstance(r.longrepr, tuple) and NO_SHARED_DATA in str(r.longrepr[2])]
     if skipped:
-        terminalreporter.write_line(f"{len(skipped)} tests skipped: {NO_SHARED_DATA} (looked for {DATA}; "
+        count = f"{len(skipped)} test{'s' if len(skipped) != 1 else ''}"
+        terminalreporter.write_line(f"{count} skipped: {NO_SHARED_DATA} (looked for {DATA}; "
                                     "set ASR_SHARED_DATA to a copy elsewhere)", yellow=True)
 
 

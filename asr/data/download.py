@@ -20,11 +20,11 @@ import zlib
 from http.client import HTTPException
 from pathlib import Path
 
-from tqdm import tqdm
 
 from asr import __version__
 from asr.atomic import atomic_open
 from asr.errors import AsrError
+from asr.progress_bar import progress_bar
 
 logger = logging.getLogger("asr.data")
 
@@ -85,7 +85,7 @@ def _fetch(url: str, part: Path, desc: str) -> None:
         length = response.headers.get("Content-Length")
         total = start + int(length) if length is not None else None
         written = start
-        with open(part, "ab" if start else "wb") as f, tqdm(
+        with open(part, "ab" if start else "wb") as f, progress_bar(
             total=total, initial=start, unit="B", unit_scale=True, unit_divisor=1024, desc=desc,
         ) as bar:
             for chunk in iter(lambda: response.read(_CHUNK), b""):

@@ -21,6 +21,7 @@ from typing import Sequence
 
 from asr.data.sampler import DurationBucketSampler
 from asr.errors import AsrError
+from asr.plural import plural
 
 
 def check_weight(weight: float, name: str) -> float:
@@ -126,6 +127,6 @@ class WeightedCorpusSampler(DurationBucketSampler):
         parts = []
         for name, length, weight in zip(names, self.lengths, self.weights):
             per_epoch = self.epoch_size * weight / total
-            parts.append(f"{name} {100 * weight / total:.1f}% ({per_epoch:.0f} of {length} utterances, "
+            parts.append(f"{name} {100 * weight / total:.1f}% ({per_epoch:.0f} of {plural(length, 'utterance')}, "
                          f"{per_epoch / length:.2f} passes per epoch)")
-        return f"{self.epoch_size} utterances per epoch from " + ", ".join(parts)
+        return f"{plural(self.epoch_size, 'utterance')} per epoch from " + ", ".join(parts)

@@ -9,9 +9,9 @@ from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from asr.errors import AsrError
+from asr.progress_bar import progress_bar
 from asr.text import Tokenizer, normalize_text
 
 log = logging.getLogger("asr.data")
@@ -53,7 +53,7 @@ class TokenCorpus(torch.utils.data.Dataset):
         characters the tokenizer lacks are skipped and counted in the log."""
         chunks, lengths = [], []
         too_long = unknown = 0
-        for line in tqdm(lines, desc=desc, unit=" lines", leave=False):
+        for line in progress_bar(lines, desc=desc, unit=" lines", noun="lines", leave=False):
             try:
                 ids = tokenizer.encode(normalize_text(line))
             except ValueError:

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import torch
-from tqdm import tqdm
 
 from asr.data.manifest import Utterance
 from asr.decode.decoder import CtcDecoder
+from asr.progress_bar import progress_bar
 from asr.score import score_texts
 from asr.text import normalize_text
 from asr.transcribe import Recognizer, audio_batches
@@ -35,7 +35,8 @@ def cache_log_probs(recognizer: Recognizer, utterances: Sequence[Utterance], max
                     num_workers: int) -> tuple[list[str], list[torch.Tensor]]:
     """(ids, log-probs [T', V] on CPU) of every readable utterance."""
     ids, outputs = [], []
-    for batch in tqdm(audio_batches(utterances, max_frames, num_workers), desc="acoustic model", unit="batch", leave=False):
+    batches = audio_batches(utterances, max_frames, num_workers)
+    for batch in progress_bar(batches, desc="acoustic model", unit="batch", noun="batches", leave=False):
         if not len(batch):
             continue
         log_probs, lengths = recognizer.log_probs(batch.waveforms, batch.waveform_lengths)
@@ -55,7 +56,7 @@ def grid_search(recognizer: Recognizer, utterances: Sequence[Utterance], lm_weig
     lengths = torch.tensor([lp.shape[0] for lp in log_probs], device=recognizer.device)
     points = []
     grid = [(a, b) for a in lm_weights for b in word_bonuses]
-    for lm_weight, word_bonus in tqdm(grid, desc="grid search", unit="point"):
+    for lm_weight, word_bonus in progress_bar(grid, desc="grid search", unit="point", noun="grid points"):
         options = recognizer.options.updated({"decoder": "beam", "lm_weight": lm_weight,
                                               "word_bonus": word_bonus, "nbest": 1})
         decoder = CtcDecoder(recognizer.tokenizer, options, recognizer.lm)

@@ -25,6 +25,7 @@ from asr.errors import AsrError
 from asr.features import GlobalCMVN, LogMel, SpecAugment, load_cmvn_stats, save_cmvn_stats
 from asr.model.acoustic import AcousticModel, AcousticModelConfig
 from asr.package import ModelPackage
+from asr.plural import plural
 from asr.score import score_texts
 from asr.text import CharTokenizer, load_tokenizer, normalize_text
 from asr.train.cmvn import cmvn_from_utterances
@@ -79,12 +80,12 @@ class AcousticTrainer(Trainer):
         limit = self.config.data.max_duration
         kept = [u for u in utts if u.duration <= limit]
         if len(kept) < len(utts):
-            log.info("%s: skipping %d utterances longer than data.max_duration=%.1fs",
-                     path, len(utts) - len(kept), limit)
+            log.info("%s: skipping %s longer than data.max_duration=%.1fs",
+                     path, plural(len(utts) - len(kept), "utterance"), limit)
         if not kept:
             raise AsrError(f"{path}: no {name} utterances of at most {limit}s")
         hours = sum(u.duration for u in kept) / 3600
-        log.info("%s set: %d utterances, %.2f hours (%s)", name, len(kept), hours, path)
+        log.info("%s set: %s, %.2f hours (%s)", name, plural(len(kept), "utterance"), hours, path)
         return kept
 
     def _cmvn(self, source: str | None) -> GlobalCMVN:
@@ -104,7 +105,7 @@ class AcousticTrainer(Trainer):
                 utts = [self.corpus_utts[c][i] for c, items in enumerate(drawn) for i in items]
                 mean, std = cmvn_from_utterances(utts, self.logmel, limit, self.run.seed,
                                                  self.config.data.num_workers, self.device)
-                log.info("CMVN statistics from %d utterances", min(len(utts), limit))
+                log.info("CMVN statistics from %s", plural(min(len(utts), limit), "utterance"))
             save_cmvn_stats(mean, std, path)
         self.dist.barrier()
         stats = load_cmvn_stats(path)
@@ -113,7 +114,7 @@ class AcousticTrainer(Trainer):
     def describe(self) -> str:
         m = self.model_config
         mix = f"; {self.sampler.describe([c.manifest for c in self.corpora])}" if self.mixing else ""
-        return (f"BiLSTM-CTC {m.num_layers} layers x {m.hidden_size} per direction, {m.vocab_size} tokens, "
+        return (f"BiLSTM-CTC {plural(m.num_layers, 'layer')} x {m.hidden_size} per direction, {m.vocab_size} tokens, "
                 f"{super().describe()}{mix}")
 
     def make_sampler(self, sizes: Sequence[float], max_total: float, max_batch_size: int) -> DurationBucketSampler:
@@ -125,7 +126,7 @@ class AcousticTrainer(Trainer):
     def make_train_loader(self, batches: list[list[int]]) -> torch.utils.data.DataLoader:
         if self.mixing and self.dist.is_main:  # called once an epoch (and session), the sampler set to it
             log.info("epoch %d draws %s", self.epoch + 1, ", ".join(
-                f"{n} utterances ({frames / FRAMES_PER_SECOND / 3600:.2f} h) from {c.manifest}"
+                f"{plural(n, 'utterance')} ({frames / FRAMES_PER_SECOND / 3600:.2f} h) from {c.manifest}"
                 for c, (n, frames) in zip(self.corpora, self.sampler.epoch_mix())))
         dataset = SpeechDataset(self.train_utts, self.tokenizer, self.config.data.speed_perturb,
                                 seed=self.run.seed, epoch=self.epoch)

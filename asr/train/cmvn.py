@@ -6,11 +6,11 @@ import random
 from typing import Sequence
 
 import torch
-from tqdm import tqdm
 
 from asr.data.dataset import SpeechDataset, collate
 from asr.data.manifest import Utterance
 from asr.features import CmvnAccumulator, LogMel
+from asr.progress_bar import progress_bar
 
 
 def cmvn_from_utterances(utterances: Sequence[Utterance], logmel: LogMel, max_utterances: int = 2000,
@@ -24,7 +24,8 @@ def cmvn_from_utterances(utterances: Sequence[Utterance], logmel: LogMel, max_ut
                                          num_workers=num_workers)
     logmel = logmel.to(device)
     acc = CmvnAccumulator(logmel.n_mels)
-    for batch in tqdm(loader, desc="CMVN statistics", unit="utt", leave=False, disable=not progress):
+    for batch in progress_bar(loader, desc="CMVN statistics", unit="utt", noun="utterances", leave=False,
+                              disable=not progress):
         if len(batch):
             feats, _ = logmel(batch.waveforms.to(device))
             acc.update(feats[0])

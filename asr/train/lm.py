@@ -15,6 +15,7 @@ from asr.data.sampler import make_batches
 from asr.data.text_corpus import TokenCorpus, collate_sentences, read_text_lines
 from asr.model.lm import LanguageModelConfig, LstmLM
 from asr.package import LmPackage
+from asr.plural import plural
 from asr.text import Tokenizer
 from asr.train.config import LmTrainConfig
 from asr.train.loop import Trainer, make_loader
@@ -56,7 +57,7 @@ class LanguageModelTrainer(Trainer):
 
     def describe(self) -> str:
         m = self.model_config
-        return (f"LSTM LM {m.num_layers} layers x {m.hidden_size}, {m.vocab_size} tokens, "
+        return (f"LSTM LM {plural(m.num_layers, 'layer')} x {m.hidden_size}, {m.vocab_size} tokens, "
                 f"{super().describe()}")
 
     def make_train_loader(self, batches: list[list[int]]) -> torch.utils.data.DataLoader:

@@ -21,12 +21,13 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 from torch.nn.parallel import DistributedDataParallel
-from tqdm import tqdm
 
 from asr.atomic import atomic_open, remove_stale_temporaries
 from asr.config import dump_config, to_dict
 from asr.data.sampler import DurationBucketSampler
 from asr.errors import AsrError
+from asr.plural import plural
+from asr.progress_bar import progress_bar
 from asr.threads import set_threads
 from asr.train.checkpoint import (average_state_dicts, load_checkpoint, rng_state, save_checkpoint,
                                   set_rng_state)
@@ -292,8 +293,8 @@ class Trainer:
         epoch_total = self.batches_done + len(batches)  # bucketing varies a little per epoch
         loader = self.make_train_loader(batches)
         losses: list[float] = []  # this session's, for the progress bar
-        bar = tqdm(loader, total=epoch_total, initial=self.batches_done, unit="batch",
-                   desc=f"epoch {self.epoch + 1}/{run.epochs}", disable=not self.dist.is_main)
+        bar = progress_bar(loader, total=epoch_total, initial=self.batches_done, unit="batch", noun="batches",
+                           desc=f"epoch {self.epoch + 1}/{run.epochs}", disable=not self.dist.is_main)
         started = time.monotonic()
         for batch in bar:
             loss = self._train_step(batch)
@@ -383,8 +384,8 @@ class Trainer:
 
     def train(self) -> Path | None:
         """Run the remaining epochs; returns the path of model.pt (on the main process)."""
-        log.info("%s; %d steps per epoch; device %s, %d process(es)", self.describe(),
-                 self.steps_per_epoch, self.device, self.dist.world_size)
+        log.info("%s; %s per epoch; device %s, %s", self.describe(), plural(self.steps_per_epoch, "step"),
+                 self.device, plural(self.dist.world_size, "process", "processes"))
         self.writer = ScalarWriter(self.exp_dir, enabled=self.dist.is_main)
         try:
             while self.epoch < self.run.epochs:

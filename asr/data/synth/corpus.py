@@ -33,7 +33,6 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-from tqdm import tqdm
 
 from asr import SAMPLE_RATE
 from asr.atomic import atomic_open
@@ -54,6 +53,7 @@ from asr.data.synth.voices import (
     voice_catalogue,
 )
 from asr.errors import AsrError
+from asr.progress_bar import progress_bar
 from asr.text import normalize_text
 
 log = logging.getLogger("asr.data")
@@ -396,8 +396,8 @@ def synthesize_corpus(text: str | os.PathLike, out: str | os.PathLike, split: st
             results = workers.map(_make, work, chunksize=4)
         else:
             results = map(_make, work)
-        errors = [e for e in tqdm(results, total=len(work), desc=f"synth {split}", unit="utt",
-                                  disable=not progress) if e]
+        errors = [e for e in progress_bar(results, total=len(work), desc=f"synth {split}", unit="utt",
+                                          noun="utterances", disable=not progress) if e]
     for error in errors[:10]:
         log.warning("synth: skipped %s", error)
     done = [u for u in plan if (out / u.path).is_file()]
