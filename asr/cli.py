@@ -91,13 +91,13 @@ def _add_prepare(sub) -> None:
 
 
 def _shipped_glob(kind: str) -> str:
-    """Where this installation's configs of a kind are: conf/am/*.yaml in a checkout."""
+    """Where this installation's configs of a kind are: conf/am/*.yaml from a checkout's top."""
     from asr.config import shipped_config_dir
 
     folder = shipped_config_dir()
     if folder is None:
         return "none in this installation"
-    return f"{Path(os.path.relpath(folder)) if folder.is_relative_to(Path.cwd()) else folder}/{kind}/*.yaml"
+    return f"{'conf' if folder == Path.cwd() / 'conf' else folder}/{kind}/*.yaml"
 
 
 def _add_config_option(p, kind: str) -> None:
