@@ -14,6 +14,7 @@ from pathlib import Path
 
 from asr import __version__
 from asr.errors import AsrError
+from asr.option_ranges import check_options, command_parser
 from asr.plural import plural
 from asr.threads import INFERENCE_THREADS, prefer_passive_waiting, set_threads
 
@@ -381,9 +382,16 @@ def _add_results(sub) -> None:
     p.add_argument("--command", dest="recipe_command", help="the command that produced the results")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line in the style of every other error (its
+    subcommands are made with this class too)."""
+
+    def error(self, message: str):
+        self.exit(2, f"asr: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="asr", description=DESCRIPTION,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = _Parser(prog="asr", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"asr {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -756,12 +764,20 @@ COMMANDS = {"stream": cmd_stream, "tune": cmd_tune, "train-lm": cmd_train_lm, "c
             "transcribe": cmd_transcribe, "synth": cmd_synth}
 
 
+def _cross_checks(args) -> None:
+    """Option combinations that would be silently ignored."""
+    if args.command in ("transcribe", "stream") and (args.nbest or 1) > 1 and args.format not in ("json", "all"):
+        raise AsrError(f"--nbest {args.nbest} needs --format json (the other formats hold one text per file)")
+
+
 def main(argv: list[str] | None = None) -> int:
     prefer_passive_waiting()  # before anything imports torch: see asr/threads.py
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(message)s", stream=sys.stderr)
     try:
+        check_options(args, command_parser(parser, args), _cross_checks)  # before the command writes anything
         return COMMANDS[args.command](args)
     except AsrError as err:
         print(f"asr: error: {err}", file=sys.stderr)
