@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 
 import numpy as np
 import soundfile as sf
@@ -36,6 +37,20 @@ def audio_info(path: str | os.PathLike) -> tuple[float, int, int]:
     if info.frames <= 0 or info.samplerate <= 0:
         raise AudioError(path, "contains no audio samples")
     return info.frames / info.samplerate, info.samplerate, info.channels
+
+
+def read_stdin_to_file(directory: str | os.PathLike, stream=None) -> str:
+    """Copy an audio file piped to standard input (`asr transcribe -`) into `directory`; returns
+    the new file's path. A file rather than the pipe itself: the audio is opened twice (its
+    header for the duration, then its samples) and some formats need seeking. The format is
+    recognized from the content, so the file needs no extension."""
+    import shutil
+
+    source = stream if stream is not None else sys.stdin.buffer
+    path = os.path.join(os.fspath(directory), "stdin")
+    with open(path, "wb") as f:
+        shutil.copyfileobj(source, f, length=1 << 20)
+    return path
 
 
 def resample(samples: np.ndarray, rate: int, target_rate: int = SAMPLE_RATE) -> np.ndarray:

@@ -15,6 +15,7 @@ from pathlib import Path
 from asr import __version__
 from asr.errors import AsrError
 from asr.option_ranges import check_options, command_parser
+from asr.output import FORMATS as OUTPUT_FORMATS
 from asr.plural import plural
 from asr.threads import INFERENCE_THREADS, prefer_passive_waiting, set_threads
 
@@ -219,6 +220,9 @@ def _add_decode(sub) -> None:
     p.add_argument("--overwrite", action="store_true",
                    help="start afresh, ignoring what a killed run left in OUT.partial")
     p.add_argument("--num-workers", type=int, default=2, help="audio loading processes (default: 2)")
+    p.add_argument("--word-timestamps", action="store_true",
+                   help="add each utterance's words with start/end seconds and a confidence: "
+                        "\"words\": [{word, start, end, confidence}]")
     _add_decoding_options(p)
 
 
@@ -251,26 +255,46 @@ def _add_tune(sub) -> None:
 def _add_score(sub) -> None:
     p = sub.add_parser("score", help="WER/CER of hypotheses against references",
                        description="Compare hypotheses with references by id: WER, CER, substitutions, "
-                                   "deletions, insertions and the worst utterances with alignments.")
-    p.add_argument("ref", help="reference manifest or JSONL with id/text")
-    p.add_argument("hyp", help="hypotheses JSONL")
+                                   "deletions, insertions and the worst utterances with alignments. Both "
+                                   "sides are normalized as `asr prepare` normalizes transcripts (upper case, "
+                                   "punctuation dropped, numbers spelled out) unless --no-normalize.")
+    p.add_argument("ref", help="references: a manifest, JSONL with id/text, or a Kaldi text file (utt-id words...)")
+    p.add_argument("hyp", help="hypotheses: JSONL with id/text (asr decode) or a Kaldi text file")
+    p.add_argument("--no-normalize", dest="normalize", action="store_false",
+                   help="compare the texts exactly as given (only whitespace is ignored)")
     p.add_argument("--worst", type=int, default=10, help="how many worst utterances to show (default: 10)")
     p.add_argument("--json", dest="json_out", help="also write the summary as JSON to this file")
 
 
 def _add_transcribe(sub) -> None:
     p = sub.add_parser("transcribe", help="transcribe audio files",
-                       description="Transcribe audio files (wav, flac, ogg, mp3; any sample rate). "
-                                   "Prints one line per file: PATH<TAB>TEXT, or JSON with --format json. "
-                                   "A file that cannot be read is reported on stderr; the others are still "
-                                   "transcribed, and the exit status is 1.")
-    p.add_argument("files", nargs="+", help="audio files")
+                       description="Transcribe audio files (wav, flac, ogg, mp3; any sample rate; - reads "
+                                   "one file from standard input). Prints one line per file, PATH<TAB>TEXT, "
+                                   "whatever its length; --format json/srt/vtt/tsv give segments, word "
+                                   "timestamps and confidences. A file that cannot be read is reported on "
+                                   "stderr; the others are still transcribed, and the exit status is 1.",
+                       epilog="Formats: txt: PATH<TAB>TEXT on stdout (a file in --output-dir: one line per "
+                              "segment); json: one line per file, {file, text, duration, segments: [{start, end, "
+                              "text, words: [{word, start, end, confidence}]}]}, times in seconds, confidence: "
+                              "the mean of the word's letters' peak posteriors; srt, vtt: subtitles cut at "
+                              "--max-line-width/--max-line-count and at pauses; tsv: start<TAB>end<TAB>text "
+                              "per segment in milliseconds. srt, vtt and tsv print one file's document, so "
+                              "several files need --output-dir. Word times come from a CTC forced alignment "
+                              "of the result, for greedy and beam search alike.")
+    p.add_argument("files", nargs="+", help="audio files (- for standard input)")
     p.add_argument("--model", help="model package (EXP/model.pt; default: the model shipped in asr/pretrained)")
-    p.add_argument("--format", choices=["txt", "json"], default="txt", help="output format (default: txt)")
+    p.add_argument("--format", choices=[*OUTPUT_FORMATS, "all"], default="txt",
+                   help="output format (default: txt; all: every format, needs --output-dir)")
+    p.add_argument("--output-dir", "-o", metavar="DIR",
+                   help="write one file per input and format here, named like the input (a.wav -> DIR/a.srt; "
+                        "standard input -> DIR/stdin.srt), instead of printing; prints the paths written")
+    p.add_argument("--max-line-width", type=int, default=42,
+                   help="srt/vtt: characters a subtitle line (default: 42)")
+    p.add_argument("--max-line-count", type=int, default=2, help="srt/vtt: lines a subtitle (default: 2)")
     p.add_argument("--segment-over", type=float, default=60.0, metavar="SECONDS",
                    help="files longer than this are read block by block and cut into segments at pauses "
-                        "by the streaming recognizer (bounded memory), one line per segment with its "
-                        "times: PATH<TAB>START-END<TAB>TEXT (default: 60; 0: never)")
+                        "by the streaming recognizer (bounded memory, a progress bar over audio seconds); "
+                        "the output layout is the same (default: 60; 0: never)")
     _add_streaming_options(p)
     _add_decoding_options(p)
 
@@ -527,6 +551,8 @@ def cmd_decode(args) -> int:
     recognizer = _recognizer(args, args.model)
     what = {"model": _file_identity(args.model), "lm": _file_identity(args.lm),
             "options": recognizer.options.to_dict(), "manifest": os.path.abspath(args.manifest)}
+    if args.word_timestamps:  # only then, so that partial output of earlier versions still counts
+        what["word_timestamps"] = True
     output = PartialOutput(args.out, what, overwrite=args.overwrite)
     ids = {u.id for u in utterances}
     earlier = sum(utt_id in ids for utt_id in output.done)
@@ -536,7 +562,8 @@ def cmd_decode(args) -> int:
     todo = [u for u in utterances if u.id not in output.done]
     failed = 0
     try:
-        for result in recognizer.decode_utterances(todo, args.batch_frames, args.num_workers) if todo else ():
+        for result in recognizer.decode_utterances(todo, args.batch_frames, args.num_workers,
+                                                   word_timestamps=args.word_timestamps) if todo else ():
             if result.text is None:
                 failed += 1
                 print(f"asr: skipped {result.id}: {result.error}", file=sys.stderr)
@@ -591,7 +618,7 @@ def cmd_score(args) -> int:
     from asr.atomic import atomic_open
     from asr.score import format_report, report_to_dict, score_files
 
-    report = score_files(args.ref, args.hyp)
+    report = score_files(args.ref, args.hyp, normalize=args.normalize)
     print(format_report(report, worst=args.worst))
     if args.json_out:
         with atomic_open(args.json_out) as f:
@@ -600,65 +627,134 @@ def cmd_score(args) -> int:
     return 0
 
 
-def _streaming_recognizer(args, recognizer):
+def _streaming_recognizer(args, recognizer, word_timestamps: bool = False):
     from asr.decode.stream import StreamingRecognizer
 
     return StreamingRecognizer(recognizer, chunk_ms=args.chunk_ms, right_context_ms=args.right_context_ms,
-                               endpoint_ms=args.endpoint_ms)
+                               endpoint_ms=args.endpoint_ms, word_timestamps=word_timestamps)
+
+
+def _check_output_options(args, formats: list[str]) -> None:
+    """Refuse, before any work, output that could not be written as asked."""
+    from asr.output import output_path
+
+    if args.max_line_width < 1 or args.max_line_count < 1:
+        raise AsrError("--max-line-width and --max-line-count must be at least 1")
+    if args.files.count("-") > 1:
+        raise AsrError("- (standard input) can be given only once")
+    if "-" in args.files and sys.stdin.isatty():
+        raise AsrError("- reads audio from standard input, but standard input is a terminal: pipe a file in")
+    if args.output_dir is None:
+        if args.format == "all":
+            raise AsrError("--format all writes one file per format: give --output-dir DIR")
+        if args.format in ("srt", "vtt", "tsv") and len(args.files) > 1:
+            raise AsrError(f"--format {args.format} prints one file's document: for several files give "
+                           "--output-dir DIR")
+        return
+    written: dict[Path, str] = {}
+    for name in args.files:
+        target = output_path(args.output_dir, name, formats[0])
+        if target in written and written[target] != name:
+            raise AsrError(f"{written[target]} and {name} would both be written to {target.with_suffix('')}.*")
+        written[target] = name
 
 
 def cmd_transcribe(args) -> int:
+    import tempfile
+
+    formats = list(OUTPUT_FORMATS) if args.format == "all" else [args.format]
+    _check_output_options(args, formats)
+    with tempfile.TemporaryDirectory(prefix="asr-stdin-") as folder:
+        paths, shown = list(args.files), {}
+        if "-" in paths:  # spooled to a file: see read_stdin_to_file
+            from asr.audio import read_stdin_to_file
+
+            paths[paths.index("-")] = spooled = read_stdin_to_file(folder)
+            shown[spooled] = "-"
+        return _transcribe_files(args, paths, shown, formats)
+
+
+def _transcribe_files(args, paths: list[str], shown: dict[str, str], formats: list[str]) -> int:
+    """cmd_transcribe on readable paths; `shown`: the name to show for a path (- for stdin)."""
+    from asr.output import transcript_of_result
     from asr.transcribe import utterances_from_files
 
-    utterances, failures = utterances_from_files(args.files)
+    def report(error: str) -> None:
+        for path, name in shown.items():
+            error = error.replace(path, name)
+        print(f"asr: {error}", file=sys.stderr)
+
+    word_timestamps = formats != ["txt"]
+    utterances, failures = utterances_from_files(paths)
     for failure in failures:
-        print(f"asr: {failure.error}", file=sys.stderr)
+        report(failure.error)
     is_long = {u.id: bool(args.segment_over) and u.duration > args.segment_over for u in utterances}
     short = [u for u in utterances if not is_long[u.id]]
     recognizer = _recognizer(args, args.model) if utterances else None
-    results = {r.id: r for r in recognizer.decode_utterances(short, args.batch_frames, 0,
-                                                              progress=len(short) > 20)} if short else {}
-    for utt in utterances:  # print in the order given
+    results = {r.id: r for r in recognizer.decode_utterances(short, args.batch_frames, 0, progress=len(short) > 20,
+                                                              word_timestamps=word_timestamps)} if short else {}
+    for utt in utterances:  # output in the order given
+        name = shown.get(utt.audio, utt.audio)
         if is_long[utt.id]:
-            failures += _transcribe_long(args, recognizer, utt.audio)
-            continue
-        result = results[utt.id]
-        if result.text is None:
-            failures.append(result)
-            print(f"asr: {result.error}", file=sys.stderr)
-        elif args.format == "json":
-            record = {"file": utt.audio, **result.to_json()}
-            del record["id"]
-            print(json.dumps(record, ensure_ascii=False))
+            transcript, error = _transcribe_long(args, recognizer, utt.audio, name, utt.duration, word_timestamps)
         else:
-            print(f"{utt.audio}\t{result.text}")
+            result = results[utt.id]
+            transcript, error = (transcript_of_result(result, name, utt.duration), None) if result.text is not None \
+                else (None, result.error)
+        if transcript is None:
+            failures.append(error)
+            report(error)
+        else:
+            _write_transcript(args, formats, transcript)
     if failures and len(args.files) > 1:  # a batch: say how much of it got through
         print(f"asr: transcribed {len(args.files) - len(failures)} of {len(args.files)} files "
               f"({len(failures)} could not be read)", file=sys.stderr)
     return 1 if failures else 0
 
 
-def _transcribe_long(args, recognizer, path: str) -> list:
-    """Transcribe one long file block by block in segments; returns [] or [the error]."""
+def _write_transcript(args, formats: list[str], transcript) -> None:
+    from asr.atomic import atomic_open
+    from asr.output import output_path, transcript_line, write_transcript
+
+    lines = {"max_line_width": args.max_line_width, "max_line_count": args.max_line_count}
+    if args.output_dir is None:
+        if formats == ["txt"]:
+            print(transcript_line(transcript), flush=True)
+        else:
+            write_transcript(transcript, formats[0], sys.stdout, **lines)
+            sys.stdout.flush()
+        return
+    os.makedirs(args.output_dir, exist_ok=True)
+    for fmt in formats:
+        path = output_path(args.output_dir, transcript.file, fmt)
+        with atomic_open(path) as f:
+            write_transcript(transcript, fmt, f, **lines)
+        print(path, flush=True)
+
+
+def _transcribe_long(args, recognizer, path: str, name: str, duration: float, word_timestamps: bool):
+    """One long file, read block by block and cut into segments at pauses, with a progress
+    report over its audio seconds; returns (Transcript, None) or (None, the error)."""
+    from asr import SAMPLE_RATE
     from asr.audio_stream import read_blocks
     from asr.errors import AudioError
+    from asr.output import Transcript
+    from asr.progress_bar import progress_bar
 
-    streaming = _streaming_recognizer(args, recognizer)
+    streaming = _streaming_recognizer(args, recognizer, word_timestamps)
     segments = []
     try:
-        for block in read_blocks(path, block_seconds=10.0):
-            segments += streaming.accept_waveform(block)
-        segments += streaming.final()
+        # minutes of work: a bar over audio seconds on a terminal, a line now and then in a log
+        with progress_bar(desc=name, total=round(duration, 1), unit="s", noun="s of audio", leave=False,
+                          bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s of audio "
+                                     "[{elapsed}<{remaining}]") as progress:
+            for block in read_blocks(path, block_seconds=10.0):
+                segments += streaming.accept_waveform(block)
+                progress.update(round(len(block) / SAMPLE_RATE, 3))
+            segments += streaming.final()
     except AudioError as err:
-        print(f"asr: {err}", file=sys.stderr)
-        return [err]
-    if args.format == "json":
-        print(json.dumps({"file": path, "text": " ".join(s.text for s in segments),
-                          "segments": [s.to_json() for s in segments]}, ensure_ascii=False))
-    else:
-        for segment in segments:
-            print(f"{path}\t{segment.start:.2f}-{segment.end:.2f}\t{segment.text}")
-    return []
+        return None, str(err)
+    return Transcript(name, " ".join(s.text for s in segments), segments, duration), None
 
 
 def cmd_stream(args) -> int:

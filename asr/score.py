@@ -1,8 +1,10 @@
 """Word and character error rates, with per-utterance alignments (jiwer underneath).
 
-Texts are compared as given (no case folding or normalization beyond whitespace): the
-recognizer's output and the references are expected to be normalized by `asr.text` already,
-and silently normalizing here would hide a mismatch between the two.
+`asr score` (`score_files`) normalizes references and hypotheses alike with
+`asr.text.normalize_text`, as `asr prepare` normalizes transcripts: "the quick brown fox." and
+"THE QUICK BROWN FOX" are the same words. `normalize=False` (--no-normalize) compares texts as
+given, beyond whitespace; `score_texts`, which training and tuning call on texts that are
+normalized already, does so by default.
 
 - Words: the text split on whitespace.
 - Characters (CER): the words joined by single spaces, compared as a character sequence
@@ -18,11 +20,15 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable, Sequence
 
 import jiwer
 
-from asr.data.hypotheses import read_hypotheses, read_references
+from asr.data.hypotheses import read_texts
+from asr.data.manifest import read_jsonl_lines
+from asr.errors import ManifestError
+from asr.text import normalize_text
 
 
 @dataclass
@@ -70,6 +76,12 @@ class ScoreReport:
     utterances: list[UtteranceScore] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)  # reference ids with no hypothesis
     extra: list[str] = field(default_factory=list)  # hypothesis ids with no reference (ignored)
+    normalized: bool = False  # texts were normalized with normalize_text before scoring
+
+    @property
+    def all_empty(self) -> bool:
+        """No words on either side: there is nothing to score (the rates read 0)."""
+        return self.words.ref_len == 0 and self.words.insertions == 0
 
     @property
     def wer(self) -> float:
@@ -140,14 +152,18 @@ def score_utterance(utt_id: str, ref: str, hyp: str) -> UtteranceScore:
     )
 
 
-def score_texts(refs: dict[str, str], hyps: dict[str, str]) -> ScoreReport:
-    """Score hypotheses against references, matched by id.
+def score_texts(refs: dict[str, str], hyps: dict[str, str], normalize: bool = False) -> ScoreReport:
+    """Score hypotheses against references, matched by id; with `normalize`, both sides go
+    through `normalize_text` first.
 
     A reference without a hypothesis is scored against an empty hypothesis (all deletions)
     and listed in `missing`: a recognizer that skips hard utterances must not look better
     for it. A hypothesis without a reference is listed in `extra` and otherwise ignored.
     Utterances appear in the report in reference order.
     """
+    if normalize:
+        refs = {utt_id: normalize_text(text) for utt_id, text in refs.items()}
+        hyps = {utt_id: normalize_text(text) for utt_id, text in hyps.items()}
     utterances = [score_utterance(utt_id, ref, hyps.get(utt_id, "")) for utt_id, ref in refs.items()]
     words, chars = ErrorCounts(), ErrorCounts()
     for utt in utterances:
@@ -156,14 +172,22 @@ def score_texts(refs: dict[str, str], hyps: dict[str, str]) -> ScoreReport:
     return ScoreReport(
         words=words, chars=chars, utterances=utterances,
         missing=[utt_id for utt_id in refs if utt_id not in hyps],
-        extra=[utt_id for utt_id in hyps if utt_id not in refs],
+        extra=[utt_id for utt_id in hyps if utt_id not in refs], normalized=normalize,
     )
 
 
-def score_files(ref_path: str | os.PathLike, hyp_path: str | os.PathLike) -> ScoreReport:
-    """`score_texts` on a reference file (manifest or JSONL with id/text) and a hypotheses file."""
-    hyps = {utt_id: record["text"] for utt_id, record in read_hypotheses(hyp_path).items()}
-    return score_texts(read_references(ref_path), hyps)
+def _no_records(path: str | os.PathLike) -> bool:
+    path = Path(path)
+    return path.is_file() and not any(line.strip() for line in read_jsonl_lines(path, "file"))
+
+
+def score_files(ref_path: str | os.PathLike, hyp_path: str | os.PathLike, normalize: bool = True) -> ScoreReport:
+    """`score_texts` on a reference file (manifest, JSONL with id/text or Kaldi `text`) and a
+    hypotheses file (JSONL with id/text or Kaldi `text`), normalized alike unless `normalize`
+    is False. Two empty files are an error that says so (`ManifestError`)."""
+    if _no_records(ref_path) and _no_records(hyp_path):
+        raise ManifestError(f"{ref_path} and {hyp_path} are both empty (no utterances): nothing to score")
+    return score_texts(read_texts(ref_path, references=True), read_texts(hyp_path), normalize=normalize)
 
 
 def format_alignment(alignment: Alignment) -> str:
@@ -182,7 +206,7 @@ def format_alignment(alignment: Alignment) -> str:
 
 
 def _rate_line(name: str, counts: ErrorCounts, unit: str) -> str:
-    rate = "n/a" if math.isinf(counts.rate) else f"{100.0 * counts.rate:.2f}%"
+    rate = "n/a" if counts.ref_len == 0 else f"{100.0 * counts.rate:.2f}%"  # no reference: undefined
     return (f"{name}: {rate} ({counts.errors} errors: S={counts.substitutions} D={counts.deletions} "
             f"I={counts.insertions}; {counts.ref_len} ref {unit})")
 
@@ -190,12 +214,16 @@ def _rate_line(name: str, counts: ErrorCounts, unit: str) -> str:
 def format_report(report: ScoreReport, worst: int = 10) -> str:
     """A human-readable summary: totals, then the `worst` utterances by word errors (most
     first; ties broken by word error rate, then id) with their word alignments."""
-    lines = [
-        f"utterances: {len(report.utterances)}",
+    lines = [f"utterances: {len(report.utterances)}"]
+    if report.all_empty:
+        lines.append("nothing to score: the references and the hypotheses are all empty (no words)")
+    lines += [
         _rate_line("WER", report.words, "words"),
         _rate_line("CER", report.chars, "chars"),
         f"missing hypotheses: {len(report.missing)} (scored as deletions)",
         f"extra hypotheses: {len(report.extra)} (ignored)",
+        "texts: " + ("normalized as asr prepare does (upper case, punctuation dropped, numbers spelled out)"
+                     if report.normalized else "compared as given"),
     ]
     ranked = sorted(
         (u for u in report.utterances if u.words.errors > 0),
@@ -235,4 +263,5 @@ def report_to_dict(report: ScoreReport) -> dict:
         "num_utterances": len(report.utterances),
         "missing": list(report.missing),
         "extra": list(report.extra),
+        "normalized": report.normalized,
     }

@@ -12,9 +12,11 @@ from typing import Iterable, Iterator, Sequence
 
 import torch
 
+from asr import SAMPLE_RATE
 from asr.data.dataset import Example, SpeechDataset, collate
 from asr.data.manifest import Utterance
 from asr.data.sampler import FRAMES_PER_SECOND, make_batches
+from asr.decode.alignment import Word, align_words
 from asr.decode.decoder import CtcDecoder, Decoded
 from asr.decode.options import DecodingOptions
 from asr.errors import AsrError, AudioError
@@ -31,6 +33,7 @@ class Result:
     error: str | None = None
     score: float | None = None  # beam search: fused score of the best hypothesis
     nbest: list[dict] = field(default_factory=list)  # with --nbest > 1
+    words: list[Word] | None = None  # with word timestamps
 
     def to_json(self) -> dict:
         record: dict = {"id": self.id, "text": self.text}
@@ -39,6 +42,8 @@ class Result:
         if self.nbest:
             record["nbest"] = [{k: (round(v, 4) if isinstance(v, float) else v) for k, v in h.items()}
                                for h in self.nbest]
+        if self.words is not None:
+            record["words"] = [w.to_json() for w in self.words]
         return record
 
 
@@ -78,6 +83,12 @@ class Recognizer:
         lm = LmPackage.load(lm_path) if lm_path else None
         return cls(ModelPackage.load(path), device=device, options=options, lm=lm)
 
+    @property
+    def frame_seconds(self) -> float:
+        """Seconds per output frame: the model's frame stacking times the feature hop (30 ms
+        for stack 3 and a 10 ms hop)."""
+        return self.model.config.stack * self.logmel.hop_length / SAMPLE_RATE
+
     @torch.inference_mode()
     def log_probs(self, waveforms: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """waveforms [B, N], lengths [B] samples -> (log_probs [B, T', V], lengths [B])."""
@@ -86,10 +97,21 @@ class Recognizer:
         feats = self.cmvn(feats, frame_lengths)
         return self.model(feats, frame_lengths)
 
-    def decode_batch(self, waveforms: torch.Tensor, lengths: torch.Tensor) -> list[Decoded]:
+    def decode_batch(self, waveforms: torch.Tensor, lengths: torch.Tensor,
+                     word_timestamps: bool = False) -> list[Decoded]:
+        """waveforms [B, N], lengths [B] samples -> one `Decoded` per utterance; with
+        `word_timestamps`, each with its words' times and confidences (`align_words`)."""
         log_probs, out_lengths = self.log_probs(waveforms, lengths)
         with torch.inference_mode():
-            return self.decoder.decode(log_probs, out_lengths)
+            decoded = self.decoder.decode(log_probs, out_lengths)
+        if word_timestamps:
+            for row, length, d in zip(log_probs, out_lengths.tolist(), decoded):
+                d.words = self.words(row[:length], d.tokens)
+        return decoded
+
+    def words(self, log_probs: torch.Tensor, tokens: list[int], offset: float = 0.0) -> list[Word]:
+        """Timed words of a hypothesis `tokens` over its log_probs [T, V] (see align_words)."""
+        return align_words(log_probs, tokens, self.tokenizer, self.frame_seconds, offset)
 
     def decode_waveforms(self, waveforms: Sequence[torch.Tensor]) -> list[str]:
         """Transcribe 16 kHz mono waveforms ([N] each) in one batch."""
@@ -97,9 +119,11 @@ class Recognizer:
         return [d.text for d in self.decode_batch(batch.waveforms, batch.waveform_lengths)]
 
     def decode_utterances(self, utterances: Sequence[Utterance], max_frames: int = 60000,
-                          num_workers: int = 0, progress: bool = True) -> Iterator[Result]:
+                          num_workers: int = 0, progress: bool = True,
+                          word_timestamps: bool = False) -> Iterator[Result]:
         """Decode utterances in duration-sorted batches; yields a Result per utterance (in
-        batch order). Unreadable audio gives a Result with `error` set and decoding goes on."""
+        batch order), with timed words when `word_timestamps`. Unreadable audio gives a Result
+        with `error` set and decoding goes on."""
         from asr.progress_bar import progress_bar
 
         loader = audio_batches(utterances, max_frames, num_workers)
@@ -107,9 +131,9 @@ class Recognizer:
                           disable=not progress) as bar:
             for batch in loader:
                 if len(batch):
-                    decoded = self.decode_batch(batch.waveforms, batch.waveform_lengths)
+                    decoded = self.decode_batch(batch.waveforms, batch.waveform_lengths, word_timestamps)
                     for index, d in zip(batch.indices, decoded):
-                        yield Result(utterances[index].id, d.text, score=d.score, nbest=d.nbest)
+                        yield Result(utterances[index].id, d.text, score=d.score, nbest=d.nbest, words=d.words)
                 for failure in batch.failures:
                     yield Result(utterances[failure.index].id, None, failure.reason)
                 bar.update(len(batch) + len(batch.failures))

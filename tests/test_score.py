@@ -169,3 +169,46 @@ def test_read_hypotheses_missing_file(tmp_path):
         read_hypotheses(tmp_path / "nope.jsonl")
     with pytest.raises(ManifestError, match="not found"):
         read_references(tmp_path / "nope.jsonl")
+
+
+def test_score_normalizes_both_sides_as_prepare_does(tmp_path):
+    ref = write_lines(tmp_path / "ref.jsonl", [json.dumps({"id": "a", "text": "THE QUICK BROWN FOX"}),
+                                               json.dumps({"id": "b", "text": "I HAVE TWENTY ONE CATS"})])
+    hyp = write_lines(tmp_path / "hyp.jsonl", [json.dumps({"id": "a", "text": "the quick brown fox."}),
+                                               json.dumps({"id": "b", "text": "I have 21 cats!"})])
+    report = score_files(ref, hyp)
+    assert report.wer == 0.0 and report.cer == 0.0 and report.normalized
+    exact = score_files(ref, hyp, normalize=False)
+    assert exact.utterances[0].words.substitutions == 4 and not exact.normalized  # as before the fix
+    from conftest import run_cli
+
+    done = run_cli("score", str(ref), str(hyp))
+    assert done.returncode == 0 and "WER: 0.00%" in done.stdout and "normalized" in done.stdout
+    assert "WER: 88.89%" in run_cli("score", str(ref), str(hyp), "--no-normalize").stdout
+
+
+def test_kaldi_text_files_on_either_side(tmp_path):
+    ref = write_lines(tmp_path / "text", ["utt1 HELLO WORLD", "utt2\tGOOD  MORNING", "utt3", ""])
+    hyp = write_lines(tmp_path / "hyp.txt", ["utt1 hello world", "utt2 GOOD EVENING", "utt3"])
+    report = score_files(ref, hyp)
+    assert [u.ref for u in report.utterances] == ["HELLO WORLD", "GOOD MORNING", ""]
+    assert (report.words.substitutions, report.words.ref_len) == (1, 4)
+    manifest = write_lines(tmp_path / "ref.jsonl", [
+        json.dumps({"id": "utt1", "audio": "a.wav", "duration": 1.0, "text": "HELLO WORLD"})])
+    assert score_files(manifest, hyp).utterances[0].words.errors == 0  # JSONL against Kaldi text
+    duplicate = write_lines(tmp_path / "dup", ["a X", "a Y"])
+    with pytest.raises(ManifestError, match="dup:2: duplicate id 'a'"):
+        score_files(duplicate, hyp)
+
+
+def test_score_says_clearly_when_both_sides_are_empty(tmp_path):
+    from conftest import run_cli
+
+    empty_ref, empty_hyp = write_lines(tmp_path / "ref.jsonl", []), write_lines(tmp_path / "hyp.jsonl", [])
+    done = run_cli("score", str(empty_ref), str(empty_hyp))
+    assert done.returncode == 1 and "both empty" in done.stderr and done.stderr.count("\n") == 1
+    blank = write_lines(tmp_path / "blank.jsonl", [json.dumps({"id": "a", "text": ""})])
+    done = run_cli("score", str(blank), str(blank))
+    assert done.returncode == 0
+    assert "nothing to score: the references and the hypotheses are all empty" in done.stdout
+    assert "WER: n/a" in done.stdout

@@ -269,7 +269,7 @@ def test_endpointing_splits_three_utterances_into_three_segments(tmp_path):
 
 
 @needs_shared_data
-def test_transcribe_cuts_long_files_into_timed_segments_in_the_order_given(tiny_package, tmp_path):
+def test_transcribe_reads_long_files_in_segments_in_the_order_given(tiny_package, tmp_path):
     short = FSDD / "8_lucas_2.wav"
     long_path = tmp_path / "long file.flac"
     wave = load_audio(FSDD / "3_jackson_7.wav").numpy()
@@ -280,8 +280,12 @@ def test_transcribe_cuts_long_files_into_timed_segments_in_the_order_given(tiny_
     assert done.returncode == 0, done.stderr
     lines = [line.split("\t") for line in done.stdout.splitlines()]
     assert [line[0] for line in lines] == [str(short), str(long_path), str(short)]
-    start, end = map(float, lines[1][1].split("-"))  # one segment: endpointing is off
-    assert 0 <= start < end <= len(long_wave) / 16000 + 0.03
+    assert [len(line) for line in lines] == [2, 2, 2]  # PATH<TAB>TEXT whatever the length
     recognizer = Recognizer.from_file(str(tiny_package), device="cpu")
     expected = stream(recognizer, long_wave, [160_000] * 2, endpoint_ms=0)
-    assert lines[1][2] == expected[0].text and len(lines[0]) == 2
+    assert lines[1][1] == expected[0].text
+    as_json = run_cli("transcribe", str(long_path), "--model", str(tiny_package), "--segment-over", "3",
+                      "--endpoint-ms", "0", "--format", "json")
+    segments = json.loads(as_json.stdout)["segments"]  # one segment: endpointing is off
+    assert len(segments) == 1 and segments[0]["text"] == expected[0].text
+    assert 0 <= segments[0]["start"] < segments[0]["end"] <= len(long_wave) / 16000 + 0.03

@@ -1,9 +1,11 @@
 """Hypotheses: the recognizer's output, JSONL, one utterance a line.
 
-    {"id": str, "text": str, "score"?: float, "nbest"?: [...], "words"?: [{"word", "start", "end"}, ...]}
+    {"id": str, "text": str, "score"?: float, "nbest"?: [...],
+     "words"?: [{"word", "start", "end", "confidence"}, ...]}     (times in seconds)
 
 `asr score ref.jsonl hyp.jsonl` compares hypotheses with references by id. References are
-either a manifest or a file in this same format (only "id" and "text" are used).
+either a manifest or a file in this same format (only "id" and "text" are used). Both may also be
+Kaldi `text` files, one utterance a line: `utt-id word word ...` (`read_texts` tells them apart).
 """
 
 from __future__ import annotations
@@ -98,4 +100,43 @@ def read_references(path: str | os.PathLike) -> dict[str, str]:
     path = Path(path)
     if _looks_like_manifest(path):
         return {utt.id: utt.text for utt in read_manifest(path)}
+    return {utt_id: record["text"] for utt_id, record in read_hypotheses(path).items()}
+
+
+def read_kaldi_text(path: str | os.PathLike, what: str = "text file") -> dict[str, str]:
+    """{utt-id: text} from a Kaldi `text` file: `utt-id words...` a line, the id separated by
+    spaces or a tab; a line with the id alone is an empty text. Raises `ManifestError` naming
+    the file (and line) when it is missing, has no lines, or repeats an id."""
+    path = Path(path)
+    texts: dict[str, str] = {}
+    for number, line in enumerate(read_jsonl_lines(path, what), start=1):
+        fields = line.split(maxsplit=1)
+        if not fields:
+            continue
+        if fields[0] in texts:
+            raise ManifestError(f"{path}:{number}: duplicate id {fields[0]!r}")
+        texts[fields[0]] = " ".join(fields[1].split()) if len(fields) > 1 else ""
+    if not texts:
+        raise ManifestError(f"{path}: {what} is empty (no utterances)")
+    return texts
+
+
+def is_kaldi_text(path: str | os.PathLike) -> bool:
+    """True when the first non-blank line is not a JSON object: a Kaldi `text` file. Missing
+    files are left to the readers, which report them."""
+    path = Path(path)
+    if not path.is_file():
+        return False
+    for line in read_jsonl_lines(path, "file"):
+        if line.strip():
+            return not line.lstrip().startswith("{")
+    return False
+
+
+def read_texts(path: str | os.PathLike, references: bool = False) -> dict[str, str]:
+    """{id: text} from a Kaldi `text` file, a hypotheses file or (`references`) a manifest."""
+    if is_kaldi_text(path):
+        return read_kaldi_text(path, "reference file" if references else "hypotheses file")
+    if references:
+        return read_references(path)
     return {utt_id: record["text"] for utt_id, record in read_hypotheses(path).items()}

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from asr.decode.alignment import Word
 from asr.decode.beam import BeamSearchOptions, Hypothesis, PrefixBeamSearch, ctc_prefix_beam_search
 from asr.decode.greedy import ctc_greedy_search
 from asr.decode.options import DecodingOptions
@@ -21,6 +22,14 @@ class Decoded:
     text: str
     score: float | None = None  # fused score of the best hypothesis (beam search)
     nbest: list[dict] = field(default_factory=list)  # {"text", "score", "ctc_score", "lm_score"}
+    tokens: list[int] = field(default_factory=list)  # the best hypothesis' token ids
+    words: list[Word] | None = None  # with word timestamps (asr.decode.alignment), else None
+
+
+def _tidy(text: str) -> str:
+    """Single spaces between words, none at the ends: a CTC model may emit the space token
+    first (a segment cut right after a word), or twice with a blank between."""
+    return " ".join(text.split())
 
 
 class CtcDecoder:
@@ -55,16 +64,18 @@ class CtcDecoder:
             bonus_unit=o.bonus_unit if o.word_bonus else "token", word_delimiter=self.word_delimiter)
 
     def _decoded(self, nbest: list[Hypothesis]) -> Decoded:
-        rows = [{"text": self.tokenizer.decode(h.tokens), "score": h.score, "ctc_score": h.ctc_score,
+        rows = [{"text": _tidy(self.tokenizer.decode(h.tokens)), "score": h.score, "ctc_score": h.ctc_score,
                  "lm_score": h.lm_score} for h in nbest[: self.options.nbest]]
         if not rows:
             return Decoded("", None, [])
-        return Decoded(rows[0]["text"], rows[0]["score"], rows if self.options.nbest > 1 else [])
+        return Decoded(rows[0]["text"], rows[0]["score"], rows if self.options.nbest > 1 else [],
+                       tokens=list(nbest[0].tokens))
 
     def decode(self, log_probs: torch.Tensor, lengths: torch.Tensor) -> list[Decoded]:
         o = self.options
         if o.decoder == "greedy":
-            return [Decoded(self.tokenizer.decode(ids)) for ids in ctc_greedy_search(log_probs, lengths)]
+            return [Decoded(_tidy(self.tokenizer.decode(ids)), tokens=ids)
+                    for ids in ctc_greedy_search(log_probs, lengths)]
         fused = not o.rescore and o.lm_weight != 0.0
         nbests = ctc_prefix_beam_search(log_probs, lengths, self._search_options(fused),
                                         lm=self.lm if fused else None, blank=self.tokenizer.BLANK)
@@ -109,7 +120,7 @@ class DecodingStream:
 
     def result(self) -> Decoded:
         if self.search is None:
-            return Decoded(self.decoder.tokenizer.decode(self.tokens))
+            return Decoded(_tidy(self.decoder.tokenizer.decode(self.tokens)), tokens=list(self.tokens))
         o, d = self.decoder.options, self.decoder
         nbests = self.search.hypotheses()
         if o.rescore and d.lm is not None:

@@ -22,7 +22,9 @@ Endpointing: when a segment has produced speech (a non-blank best token) and the
 (the acoustic model's state carries on). Both are needed because a CTC model may stay blank for
 a while in the middle of a word and emit its last letters late; in audio that is never quiet
 (steady noise), a segment longer than `max_segment_ms` ends at a blank run alone. Segment times
-come from the frames of the first and last non-blank best tokens.
+come from the frames of the first and last non-blank best tokens. With `word_timestamps`, the
+open segment's log-probs are kept, and a closed segment gets its words' times and confidences
+from a forced alignment of its final hypothesis to them (`asr.decode.alignment`).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ import numpy as np
 import torch
 
 from asr import SAMPLE_RATE
+from asr.decode.alignment import Word
 from asr.transcribe import Recognizer
 
 
@@ -94,10 +97,14 @@ class Segment:
 
     start: float
     end: float
-    text: str
+    text: str  # words separated by single spaces, none at the ends
+    words: list[Word] | None = None  # with word timestamps
 
     def to_json(self) -> dict:
-        return {"start": round(self.start, 3), "end": round(self.end, 3), "text": self.text}
+        record = {"start": round(self.start, 3), "end": round(self.end, 3), "text": self.text}
+        if self.words is not None:
+            record["words"] = [w.to_json() for w in self.words]
+        return record
 
 
 class StreamingRecognizer:
@@ -111,12 +118,13 @@ class StreamingRecognizer:
     endpoint_ms: trailing blank + quiet audio that closes a segment (0 or None: never; one
         segment per stream). silence_db: how far below the loudest frame so far a frame counts as
         quiet. max_segment_ms: past this, a blank run alone closes the segment.
+    word_timestamps: give each closed segment its words with times and confidences.
     """
 
     def __init__(self, model: str | Recognizer, chunk_ms: float = 240.0, right_context_ms: float = 120.0,
                  decoder: str | None = None, lm: str | None = None, endpoint_ms: float | None = 800.0,
                  options: dict | None = None, device: str = "cpu", silence_db: float = 30.0,
-                 max_segment_ms: float = 30_000.0):
+                 max_segment_ms: float = 30_000.0, word_timestamps: bool = False):
         if isinstance(model, Recognizer):
             self.recognizer = model
         else:
@@ -133,6 +141,7 @@ class StreamingRecognizer:
         self.silence_nats = silence_db / 10 * math.log(10)  # dB of power -> natural log
         self.max_segment_frames = round(max_segment_ms / frame_ms)
         self.block_frames = self.chunk * self.stack  # feature frames computed at once
+        self.word_timestamps = word_timestamps
         self.reset()
 
     @property
@@ -151,6 +160,7 @@ class StreamingRecognizer:
         self.state = self.model.initial_state(1, device)
         self.finished = False
         self.loudest = -math.inf  # log power of the loudest output frame so far
+        self.frames_decoded = 0  # output frames fed to the decoder so far
         self._open_segment()
 
     def accept_waveform(self, samples: np.ndarray | torch.Tensor) -> list[Segment]:
@@ -215,18 +225,31 @@ class StreamingRecognizer:
     # ------------------------------------------------------------------ decoding and endpoints
     def _open_segment(self) -> None:
         self.decoding = self.recognizer.decoder.stream()
+        self.segment_frame = self.frames_decoded  # the open segment's first output frame ...
+        self.segment_log_probs: list[torch.Tensor] = []  # ... and its log-probs (word_timestamps only)
         self.first_speech: int | None = None  # output frame of the segment's first non-blank best token
         self.last_speech: int | None = None
         self.blank_run = 0  # output frames since the last non-blank best token ...
         self.quiet_run = 0  # ... and since the last frame that was not quiet
 
     def _close_segment(self) -> Segment | None:
-        text = self.decoding.result().text
+        result = self.decoding.result()  # its text has single spaces (CtcDecoder tidies it)
         first, last = self.first_speech, self.last_speech
+        words = None
+        if self.word_timestamps and result.tokens:
+            words = self.recognizer.words(torch.cat(self.segment_log_probs), result.tokens,
+                                          offset=self.segment_frame * self.frame_seconds)
         self._open_segment()
-        if first is None or not text.strip():
+        if first is None or not result.text:
             return None
-        return Segment(first * self.frame_seconds, (last + 1) * self.frame_seconds, text)
+        return Segment(first * self.frame_seconds, (last + 1) * self.frame_seconds, result.text, words)
+
+    def _advance(self, log_probs: torch.Tensor) -> None:
+        """Feed log_probs [1, n, V] (the frames after those fed so far) to the open segment's decoder."""
+        self.decoding.advance(log_probs)
+        if self.word_timestamps:
+            self.segment_log_probs.append(log_probs[0])
+        self.frames_decoded += log_probs.shape[1]
 
     def _decode(self, log_probs: torch.Tensor, first_frame: int, log_power: list[float]) -> list[Segment]:
         """Feed one chunk's log_probs [1, n, V] (output frames first_frame...) to the decoder,
@@ -247,10 +270,10 @@ class StreamingRecognizer:
                 continue
             too_long = first_frame + i - self.first_speech >= self.max_segment_frames
             if self.quiet_run >= self.endpoint_frames or too_long:
-                self.decoding.advance(log_probs[:, begin: i + 1])
+                self._advance(log_probs[:, begin: i + 1])
                 begin = i + 1
                 closed = self._close_segment()
                 if closed:
                     segments.append(closed)
-        self.decoding.advance(log_probs[:, begin:])
+        self._advance(log_probs[:, begin:])
         return segments
