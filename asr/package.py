@@ -123,10 +123,34 @@ def read_package_file(path: str | os.PathLike, what: str) -> tuple[str, Any]:
             raise ModelPackageError(f"{path}: {what} folder has no model.pt")
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # unpickling errors come in many types
-        reason = str(err).splitlines()[0][:120] if str(err) else type(err).__name__
-        raise ModelPackageError(f"{path}: not an asr {what} package (cannot be read: {reason})") from None
+    except Exception:  # unpickling errors come in many types, with messages for torch developers
+        raise ModelPackageError(f"{path}: not an asr {what} package ({describe_file(path)})") from None
     return path, data
+
+
+# The first bytes of files people mistake for a model, and what they are.
+_MAGIC = ((b"\x89PNG", "a PNG image"), (b"\xff\xd8\xff", "a JPEG image"), (b"GIF8", "a GIF image"),
+          (b"%PDF", "a PDF document"), (b"RIFF", "a RIFF file (WAV audio?)"), (b"fLaC", "FLAC audio"),
+          (b"OggS", "Ogg audio"), (b"ID3", "MP3 audio"), (b"\x1f\x8b", "a gzip file"),
+          (b"PK\x03\x04", "a zip archive that is not a readable torch file"), (b"\x80", "a Python pickle"))
+
+
+def describe_file(path: str) -> str:
+    """What a file that failed to load as a package looks like, for the error message."""
+    with open(path, "rb") as f:
+        head = f.read(4096)
+    if not head:
+        return "the file is empty"
+    if head.startswith(b"PK\x03\x04") and b"data.pkl" in head:
+        return "a torch file, but not one asr can load safely: it holds Python objects or was cut short"
+    for magic, kind in _MAGIC:
+        if head.startswith(magic):
+            return f"it is {kind}"
+    try:
+        head.decode("utf-8")
+        return "it is a text file"
+    except UnicodeDecodeError:
+        return "it is neither a torch file nor text"
 
 
 LM_PACKAGE_FORMAT = "asr-lm-package"

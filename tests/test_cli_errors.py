@@ -131,3 +131,16 @@ def test_transcribe_many_files_with_one_bad(tiny_package, tmp_path):
 def test_other_commands_missing_inputs(args, tmp_path):
     proc = run_cli(*args, cwd=tmp_path)
     assert_one_line_error(proc, "no")
+
+
+@pytest.mark.parametrize("content,kind", [(b"hello, this is text\n", "it is a text file"),
+                                          (b"\x89PNG\r\n\x1a\n" + bytes(64), "it is a PNG image"),
+                                          (b"RIFF" + bytes(64), "it is a RIFF file")])
+def test_model_or_lm_that_is_another_kind_of_file_says_what_it_is(content, kind, tiny_package, tmp_path):
+    wrong = tmp_path / "wrong.pt"
+    wrong.write_bytes(content)
+    wav = write_tone(tmp_path / "a.wav")
+    proc = run_cli("transcribe", str(wav), "--model", str(wrong))
+    assert_one_line_error(proc, "wrong.pt", "not an asr model package", kind)
+    proc = run_cli("transcribe", str(wav), "--model", str(tiny_package), "--lm", str(wrong), "--decoder", "beam")
+    assert_one_line_error(proc, "wrong.pt", "not an asr language-model package", kind)

@@ -61,7 +61,7 @@ def test_beam_search_with_lm_from_the_cli(tiny_package, tiny_lm, tmp_path):
 def test_inconsistent_decoding_options_are_one_line_errors(tiny_package, tmp_path):
     wav = FSDD / "0_george_0.wav"
     for args, message in ((["--decoder", "beam", "--lm-weight", "0.5"], "needs a language model"),
-                          (["--nbest", "3"], "need --decoder beam"),
+                          (["--nbest", "3", "--format", "json"], "need --decoder beam"),
                           (["--decoder", "beam", "--rescore"], "needs a language model")):
         proc = run_cli("transcribe", str(wav), "--model", str(tiny_package), *args)
         assert proc.returncode == 1 and "Traceback" not in proc.stderr
