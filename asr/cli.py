@@ -566,7 +566,7 @@ def cmd_decode(args) -> int:
                                                    word_timestamps=args.word_timestamps) if todo else ():
             if result.text is None:
                 failed += 1
-                print(f"asr: skipped {result.id}: {result.error}", file=sys.stderr)
+                print(f"asr: error: skipped {result.id}: {result.error}", file=sys.stderr)
                 continue
             output.add(result.to_json())
     finally:
@@ -682,7 +682,7 @@ def _transcribe_files(args, paths: list[str], shown: dict[str, str], formats: li
     def report(error: str) -> None:
         for path, name in shown.items():
             error = error.replace(path, name)
-        print(f"asr: {error}", file=sys.stderr)
+        print(f"asr: error: {error}", file=sys.stderr)
 
     word_timestamps = formats != ["txt"]
     utterances, failures = utterances_from_files(paths)

@@ -122,7 +122,7 @@ def test_batch_jobs_skip_bad_files_finish_the_rest_and_count(variants, tiny_pack
     assert f"decoded {len(good)} of {len(names)} utterances" in proc.stderr
     assert f"({len(BROKEN)} skipped: unreadable)" in proc.stderr
     for name, reason in BROKEN.items():
-        line = next(line for line in proc.stderr.splitlines() if line.startswith(f"asr: skipped {name}:"))
+        line = next(line for line in proc.stderr.splitlines() if line.startswith(f"asr: error: skipped {name}:"))
         assert reason in line
 
     # transcribe: one line per bad file on stderr, a text for every other one, exit status 1;

@@ -289,3 +289,21 @@ def test_transcribe_reads_long_files_in_segments_in_the_order_given(tiny_package
     segments = json.loads(as_json.stdout)["segments"]  # one segment: endpointing is off
     assert len(segments) == 1 and segments[0]["text"] == expected[0].text
     assert 0 <= segments[0]["start"] < segments[0]["end"] <= len(long_wave) / 16000 + 0.03
+
+
+@needs_shared_data
+def test_integer_pcm_is_scaled_and_other_types_refused(tiny_package):
+    """int16 (what a microphone or a socket gives) must not be read as float: same segments
+    as the float samples it stands for; int32 and uint8 likewise; complex is an error."""
+    recognizer = Recognizer.from_file(str(tiny_package), device="cpu")
+    pcm = (np.clip(load_audio(FSDD / "3_jackson_7.wav").numpy(), -1, 32767 / 32768) * 32768).astype(np.int16)
+    options = {"chunk_ms": 150, "right_context_ms": 60, "endpoint_ms": 150}
+    expected = stream(recognizer, pcm.astype(np.float32) / 32768, [1600] * 20, **options)
+    assert expected
+    assert stream(recognizer, pcm, [1600] * 20, **options) == expected
+    assert stream(recognizer, pcm.astype(np.int32) * 65536, [1600] * 20, **options) == expected
+    as_uint8 = (pcm // 256 + 128).astype(np.uint8)
+    assert stream(recognizer, as_uint8, [1600] * 20, **options) == \
+        stream(recognizer, (as_uint8.astype(np.float32) - 128) / 128, [1600] * 20, **options)
+    with pytest.raises(TypeError, match="complex"):
+        StreamingRecognizer(recognizer).accept_waveform(np.zeros(160, np.complex64))

@@ -107,6 +107,22 @@ class Segment:
         return record
 
 
+# full scale of integer PCM, and its zero (uint8 is offset binary, as in 8-bit WAV)
+_PCM_SCALE = {np.dtype(np.int16): (32768.0, 0.0), np.dtype(np.int32): (2147483648.0, 0.0),
+              np.dtype(np.uint8): (128.0, 128.0)}
+
+
+def pcm_to_float(samples: np.ndarray) -> np.ndarray:
+    """float32 samples in [-1, 1) from float or integer PCM (int16, int32, uint8); `TypeError`
+    for any other type (int16 read as floats would be 32768 times too loud)."""
+    if samples.dtype in _PCM_SCALE:
+        scale, zero = _PCM_SCALE[samples.dtype]
+        return ((samples.astype(np.float32) - zero) / scale).astype(np.float32)
+    if samples.dtype.kind != "f":
+        raise TypeError(f"expected float or int16/int32/uint8 PCM samples, got {samples.dtype}")
+    return samples.astype(np.float32, copy=False)
+
+
 class StreamingRecognizer:
     """Incremental recognition of one audio stream (see the module docstring).
 
@@ -164,10 +180,11 @@ class StreamingRecognizer:
         self._open_segment()
 
     def accept_waveform(self, samples: np.ndarray | torch.Tensor) -> list[Segment]:
-        """Feed float32 mono samples at 16 kHz ([n], any n); returns the segments closed by it."""
+        """Feed mono samples at 16 kHz ([n], any n): float in [-1, 1], or integer PCM (int16,
+        int32, uint8), which is scaled to [-1, 1); returns the segments closed by it."""
         if self.finished:
             raise RuntimeError("final() was called: reset() before feeding a new stream")
-        samples = np.asarray(samples.cpu() if isinstance(samples, torch.Tensor) else samples, dtype=np.float32)
+        samples = pcm_to_float(samples.cpu().numpy() if isinstance(samples, torch.Tensor) else np.asarray(samples))
         if samples.ndim != 1:
             raise ValueError(f"expected mono samples [n], got shape {samples.shape}")
         self.feats = torch.cat([self.feats, self.features.push(samples)])
