@@ -146,7 +146,7 @@ def test_dash_reads_audio_from_standard_input(tiny_package, tmp_path):
     as_json = run_with_input(flac.read_bytes(), "transcribe", "-", "--format", "json", "--model", str(tiny_package))
     assert json.loads(as_json.stdout)["file"] == "-"
     empty = run_with_input(b"", "transcribe", "-", "--model", str(tiny_package))
-    assert empty.returncode == 1 and empty.stderr.decode().strip() == "asr: -: empty file (0 bytes)"
+    assert empty.returncode == 1 and empty.stderr.decode().strip() == "asr: error: -: empty file (0 bytes)"
 
 
 @needs_shared_data
