@@ -6,6 +6,10 @@
 - greedy best-path decoding for beam 1 on peaked inputs;
 - a plain-Python dict-based prefix beam search for finite beams (same pruning rule);
 - flashlight-text's LexiconFreeDecoder on peaked emissions.
+
+Every test runs twice, once per implementation of the search (the batched torch one and the
+one-utterance-at-a-time numpy one, asr.decode.beam_single); tests/test_beam_single.py compares
+the two directly.
 """
 
 from __future__ import annotations
@@ -17,11 +21,21 @@ from collections import defaultdict
 import pytest
 import torch
 
+from asr.decode import beam as beam_module
 from asr.decode.beam import BeamSearchOptions, Hypothesis, ctc_prefix_beam_search
 from asr.decode.greedy import ctc_greedy_search
 from asr.decode.schedule import plan_frames
 
 NEG_INF = float("-inf")
+
+
+@pytest.fixture(autouse=True, params=["batched", "single"])
+def implementation(request, monkeypatch) -> str:
+    """Run the test with the search's "auto" implementation forced to one of the two."""
+    limit = 0 if request.param == "batched" else 1 << 30
+    monkeypatch.setattr(beam_module, "SINGLE_UP_TO", limit)
+    monkeypatch.setattr(beam_module, "SINGLE_UP_TO_WITH_LM", limit)
+    return request.param
 
 
 # ---------------------------------------------------------------------------------------------
@@ -256,7 +270,7 @@ def test_beam_one_equals_greedy_on_peaked_inputs():
 
 @pytest.mark.parametrize("bonus_unit, with_eos", [("token", True), ("word", True), ("token", False)])
 @pytest.mark.parametrize("seed, vocab, time, lengths", TINY_CASES[:3])
-def test_lm_fusion_equals_brute_force(seed, vocab, time, lengths, bonus_unit, with_eos):
+def test_lm_fusion_equals_brute_force(seed, vocab, time, lengths, bonus_unit, with_eos, implementation):
     log_probs = random_log_probs(len(lengths), time, vocab, seed, scale=1.0)
     lm = ToyLM(vocab, seed=seed + 100, with_eos=with_eos)
     beam = everything_beam(vocab, time)
@@ -276,9 +290,10 @@ def test_lm_fusion_equals_brute_force(seed, vocab, time, lengths, bonus_unit, wi
             assert hypothesis.ctc_score == pytest.approx(exact_ctc[labels], abs=1e-5)
             assert hypothesis.lm_score == pytest.approx(lm.sentence_logprob(labels), abs=1e-9)
             assert hypothesis.score == pytest.approx(exact[labels], abs=1e-5)
-    # The LM ran once for the empty prefixes, then at most once per frame, and scored each
-    # prefix once: nothing is pruned here, so the prefixes created are exactly those returned.
-    assert lm.calls <= 1 + time
+    # The LM ran once for the empty prefixes, then at most once per frame (for the batch, or for
+    # each utterance), and scored each prefix once: nothing is pruned here, so the prefixes
+    # created are exactly those returned.
+    assert lm.calls <= (1 + time) * (1 if implementation == "batched" else len(lengths))
     assert lm.rows_scored == len(lengths) + sum(len(hyps) - 1 for hyps in results)
 
 

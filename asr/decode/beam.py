@@ -21,6 +21,10 @@ so merging reduces to finding, for every slot j, the slot holding j's prefix min
 token: a lookup of a 62-bit hash, confirmed by the length and the last few tokens (a wrong merge
 would need two live prefixes of the same length whose hashes collide and that end alike).
 
+For a few utterances on the CPU, where these tensors are tiny and the search's cost is the fixed
+cost of each torch op, `PrefixBeamSearch` runs the same search one utterance at a time in numpy
+instead (asr.decode.beam_single), with the same results.
+
 Shallow fusion: when y is extended by c the fused score gains alpha * log P_lm(c | y) and the
 length bonus beta (see `BeamSearchOptions.bonus_unit`); at the end alpha * log P_lm(</s> | y)
 is added. The LM is asked for log P_lm(. | y) once per new prefix (the result is cached with
@@ -35,6 +39,8 @@ from typing import Any, Literal, Protocol
 
 import torch
 
+from asr.decode.beam_single import SingleUtteranceSearch
+from asr.decode.lstm_scorer import lstm_step_scorer
 from asr.decode.schedule import FrameSchedule, plan_frames
 
 NO_TOKEN = -1  # padding of the token buffer, and the "last token" of the empty prefix
@@ -45,6 +51,12 @@ NO_TOKEN = -1  # padding of the token buffer, and the "last token" of the empty 
 _HASH_MULTIPLIER = 0x5DEECE66D2B1F  # odd
 _HASH_MASK = (1 << 62) - 1
 _BUFFER_GROWTH = 32  # token-buffer columns added at once
+Implementation = Literal["auto", "batched", "single"]
+# Batch sizes up to which implementation="auto" decodes utterance by utterance in numpy: on one
+# CPU thread the two were about even at 16 utterances without LM and at 4 with the 64/256x2
+# LSTM LM (beam 10, default pruning; BENCHMARKS.md, CTC prefix beam search, "Small batches").
+SINGLE_UP_TO = 16
+SINGLE_UP_TO_WITH_LM = 4
 
 
 @dataclass
@@ -171,15 +183,17 @@ class _Beams:
 
 @torch.no_grad()
 def ctc_prefix_beam_search(log_probs: torch.Tensor, lengths: torch.Tensor, options: BeamSearchOptions,
-                           lm: LanguageModelScorer | None = None, blank: int = 0) -> list[list[Hypothesis]]:
+                           lm: LanguageModelScorer | None = None, blank: int = 0,
+                           implementation: Implementation = "auto") -> list[list[Hypothesis]]:
     """CTC prefix beam search with optional shallow fusion.
 
     log_probs [B, T, V] (log-softmax output; float32 or float64, any device), lengths [B]
     -> per utterance up to `options.nbest` hypotheses, best fused score first. Computation
     stays on log_probs' device; frames at or past an utterance's length are ignored.
+    `implementation`: see `PrefixBeamSearch` (all give the same hypotheses).
     """
     search = PrefixBeamSearch(log_probs.shape[0], log_probs.shape[2], options, lm, blank,
-                              log_probs.device, log_probs.dtype)
+                              log_probs.device, log_probs.dtype, implementation)
     search.advance(log_probs, lengths)
     return search.hypotheses()
 
@@ -187,18 +201,45 @@ def ctc_prefix_beam_search(log_probs: torch.Tensor, lengths: torch.Tensor, optio
 class PrefixBeamSearch:
     """The search in incremental form, for streaming: `advance` with each new block of frames,
     `hypotheses` at any time. Feeding an utterance in blocks gives the same result as feeding it
-    at once (up to float rounding where a run of skipped frames spans two blocks)."""
+    at once (up to float rounding where a run of skipped frames spans two blocks).
+
+    implementation: "batched" runs all utterances together on [B, K] tensors (any device);
+    "single" runs each utterance by itself in numpy (asr.decode.beam_single; CPU, float32 or
+    float64), far faster where the tensors would be tiny; "auto" takes "single" on the CPU for
+    batches up to SINGLE_UP_TO (SINGLE_UP_TO_WITH_LM with an LM, which is then stepped once per
+    utterance instead of once for the batch) and "batched" otherwise. Both are the same search:
+    same hypotheses, same scores up to float rounding.
+    """
 
     def __init__(self, batch: int, vocab: int, options: BeamSearchOptions, lm: LanguageModelScorer | None = None,
-                 blank: int = 0, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32):
+                 blank: int = 0, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32,
+                 implementation: Implementation = "auto"):
         options.check(vocab, blank)
-        self.options, self.lm, self.blank = options, lm, blank
-        self.beams, self.lm_state = _initial_beams(batch, options.beam_size, vocab, torch.device(device), dtype, lm)
+        device = torch.device(device)
+        numpy_ok = device.type == "cpu" and dtype in (torch.float32, torch.float64)
+        if implementation not in ("auto", "batched", "single"):
+            raise ValueError(f"implementation must be 'auto', 'batched' or 'single', got {implementation!r}")
+        if implementation == "single" and not numpy_ok:
+            raise ValueError(f"implementation='single' needs float32 or float64 on the CPU, not {dtype} on {device}")
+        if implementation == "auto":
+            small = batch <= (SINGLE_UP_TO if lm is None else SINGLE_UP_TO_WITH_LM)
+            implementation = "single" if numpy_ok and small else "batched"
+        lm = lstm_step_scorer(lm)  # an LstmLM on the CPU: its step without nn.LSTM's fixed costs
+        self.options, self.lm, self.blank, self.dtype = options, lm, blank, dtype
+        self.singles: list[SingleUtteranceSearch] | None = None
+        if implementation == "single":
+            self.singles = [SingleUtteranceSearch(vocab, options, lm, blank, dtype) for _ in range(batch)]
+            return
+        self.beams, self.lm_state = _initial_beams(batch, options.beam_size, vocab, device, dtype, lm)
         self.steps_done = 0  # search steps so far: no prefix is longer
 
     @torch.no_grad()
     def advance(self, log_probs: torch.Tensor, lengths: torch.Tensor) -> None:
         """Consume log_probs [B, t, V]; frames at or past lengths [B] (<= t) are ignored."""
+        if self.singles is not None:
+            for search, frames, length in zip(self.singles, log_probs, lengths.tolist()):
+                search.advance(frames, length)
+            return
         schedule = plan_frames(log_probs, lengths.to(log_probs.device), self.options.token_top_k,
                                self.options.token_min_logprob, self.blank)
         beams, lm_state = self.beams, self.lm_state
@@ -214,6 +255,8 @@ class PrefixBeamSearch:
     def hypotheses(self) -> list[list[Hypothesis]]:
         """Up to nbest hypotheses per utterance, best first, as if the input ended here (the LM's
         end-of-sentence score included); the search itself is not changed."""
+        if self.singles is not None:
+            return [search.hypotheses() for search in self.singles]
         return _final_hypotheses(self.beams, self.options, self.lm, self.lm_state)
 
 

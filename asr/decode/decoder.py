@@ -109,7 +109,7 @@ class DecodingStream:
         if log_probs.shape[1] == 0:
             return
         if self.search is not None:
-            self.search.advance(log_probs.to(self.search.beams.log_p_blank.dtype),
+            self.search.advance(log_probs.to(self.search.dtype),
                                 torch.tensor([log_probs.shape[1]]))
             return
         blank = self.decoder.tokenizer.BLANK
