@@ -4,11 +4,13 @@ Run by tools/bench/beam_search.py inside its own virtual environment (pyctcdecod
 numpy<2, the project numpy>=2); it imports neither torch nor asr.
 
     python pyctcdecode_worker.py EMISSIONS.npz --beams 10 50 --utterances 40 \
-        --beam-prune-logp -10 --token-min-logp -5
+        --beam-prune-logp -10 --token-min-logp -5 --passes 3
 
 EMISSIONS.npz holds log_probs [N, T, V] (float32, padded) and lengths [N] (int64). Prints one
-JSON object: {"pyctcdecode": version, "runs": [{"beam", "utterances", "seconds", "texts"}]},
-seconds being the wall time of the decode_beams calls only (decoder built beforehand).
+JSON object: {"pyctcdecode": version, "numpy": version, "runs": [{"beam", "utterances",
+"seconds", "cpu_seconds", "texts"}]}, seconds and cpu_seconds being lists with the wall and CPU
+time of each pass over the decode_beams calls only (decoder built beforehand), texts those of
+the first pass.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ def main() -> None:
     parser.add_argument("--utterances", type=int, default=None, help="decode only the first N")
     parser.add_argument("--beam-prune-logp", type=float, default=-10.0, help="pyctcdecode's default: -10")
     parser.add_argument("--token-min-logp", type=float, default=-5.0, help="pyctcdecode's default: -5")
+    parser.add_argument("--passes", type=int, default=1, help="timed passes over the utterances per beam")
     args = parser.parse_args()
 
     from importlib.metadata import version
@@ -47,13 +50,17 @@ def main() -> None:
 
     runs = []
     for beam in args.beams:
-        texts = []
-        start, cpu_start = time.perf_counter(), time.process_time()
-        for frames in utterances:
-            beams = decoder.decode_beams(frames, beam_width=beam, beam_prune_logp=args.beam_prune_logp,
-                                         token_min_logp=args.token_min_logp)
-            texts.append(beams[0][0])
-        seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
+        seconds, cpu_seconds, texts = [], [], []
+        for index in range(args.passes):
+            texts_of_pass = []
+            start, cpu_start = time.perf_counter(), time.process_time()
+            for frames in utterances:
+                beams = decoder.decode_beams(frames, beam_width=beam, beam_prune_logp=args.beam_prune_logp,
+                                             token_min_logp=args.token_min_logp)
+                texts_of_pass.append(beams[0][0])
+            seconds.append(time.perf_counter() - start)
+            cpu_seconds.append(time.process_time() - cpu_start)
+            texts = texts_of_pass if index == 0 else texts
         runs.append({"beam": beam, "utterances": count, "seconds": seconds, "cpu_seconds": cpu_seconds,
                      "texts": texts})
     print(json.dumps({"pyctcdecode": version("pyctcdecode"), "numpy": np.__version__, "runs": runs}))
