@@ -327,6 +327,43 @@ def _add_stream(sub) -> None:
     _add_decoding_options(p)
 
 
+def _add_serve(sub) -> None:
+    p = sub.add_parser(
+        "serve", help="serve streaming recognition over WebSocket and HTTP, with a live microphone page",
+        description="One process, one loaded model, many streams. Open http://HOST:PORT/ in a browser to "
+                    "transcribe the microphone live or a file. WebSocket /stream: send {\"config\": "
+                    "{\"sample_rate\": 16000}} (optional), then binary PCM16 (or float32) frames, then "
+                    "{\"eof\": true}; the server answers {\"partial\": TEXT} as the text changes and "
+                    "{\"final\": TEXT, \"start\", \"end\", \"words\", \"last\"} at each pause and at the "
+                    "end. POST /transcribe with an audio file as the body (or a multipart form) returns the "
+                    "JSON of asr transcribe --format json; GET /health says it is up. Needs: pip install "
+                    "'asr[serve]'. Stops cleanly on Ctrl-C or SIGTERM.",
+        epilog="Streams with audio waiting are decoded together on one worker thread, their chunks in one "
+               "batch through the acoustic model; posted files on a second thread. The streaming and decoding "
+               "options below are the defaults of every stream (a client may set chunk_ms, right_context_ms, "
+               "endpoint_ms, sample_rate, format and words in its config). See README, Serving.")
+    p.add_argument("--model", help="model package (EXP/model.pt; default: the model shipped in asr/pretrained)")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default: 127.0.0.1, this machine only; 0.0.0.0: every interface)")
+    p.add_argument("--port", type=int, default=2700, help="port (default: 2700, as Vosk's server)")
+    g = p.add_argument_group("limits")
+    g.add_argument("--max-sessions", type=int, default=32,
+                   help="streams at once; one more is closed with 1013 'try again later' (default: 32)")
+    g.add_argument("--max-message-kb", type=int, default=1024,
+                   help="largest WebSocket message in KiB; a larger one closes the stream with 1009 (default: 1024)")
+    g.add_argument("--idle-timeout", type=float, default=30.0, metavar="SECONDS",
+                   help="close a stream whose client sends nothing for this long (default: 30)")
+    g.add_argument("--max-stream-seconds", type=float, default=3600.0,
+                   help="audio one stream may send (default: 3600)")
+    g.add_argument("--max-upload-mb", type=int, default=200,
+                   help="largest file POST /transcribe takes, in MiB (default: 200)")
+    g.add_argument("--segment-over", type=float, default=60.0, metavar="SECONDS",
+                   help="POST /transcribe: files longer than this are cut into segments at pauses, as in "
+                        "asr transcribe (default: 60; 0: never)")
+    _add_streaming_options(p)
+    _add_decoding_options(p)
+
+
 def _add_download(sub) -> None:
     p = sub.add_parser("download", help="download (and unpack) a corpus archive",
                        description="Resumable download with MD5 check; mirrors are tried in turn. "
@@ -419,7 +456,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"asr {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for add in (_add_download, _add_prepare, _add_cmvn, _add_tokenizer, _add_train, _add_train_lm, _add_decode, _add_tune, _add_score, _add_transcribe, _add_stream,
+    for add in (_add_download, _add_prepare, _add_cmvn, _add_tokenizer, _add_train, _add_train_lm, _add_decode, _add_tune, _add_score, _add_transcribe, _add_stream, _add_serve,
                 _add_results, _add_synth):
         add(sub)
     return parser
@@ -627,11 +664,14 @@ def cmd_score(args) -> int:
     return 0
 
 
-def _streaming_recognizer(args, recognizer, word_timestamps: bool = False):
-    from asr.decode.stream import StreamingRecognizer
+def _streaming_settings(args) -> dict:
+    return {"chunk_ms": args.chunk_ms, "right_context_ms": args.right_context_ms, "endpoint_ms": args.endpoint_ms}
 
-    return StreamingRecognizer(recognizer, chunk_ms=args.chunk_ms, right_context_ms=args.right_context_ms,
-                               endpoint_ms=args.endpoint_ms, word_timestamps=word_timestamps)
+
+def _streaming_recognizer(args, recognizer, word_timestamps: bool = False):
+    from asr.transcribe_file import streaming_recognizer
+
+    return streaming_recognizer(recognizer, _streaming_settings(args), word_timestamps)
 
 
 def _check_output_options(args, formats: list[str]) -> None:
@@ -733,28 +773,14 @@ def _write_transcript(args, formats: list[str], transcript) -> None:
 
 
 def _transcribe_long(args, recognizer, path: str, name: str, duration: float, word_timestamps: bool):
-    """One long file, read block by block and cut into segments at pauses, with a progress
-    report over its audio seconds; returns (Transcript, None) or (None, the error)."""
-    from asr import SAMPLE_RATE
-    from asr.audio_stream import read_blocks
+    """One long file (see asr.transcribe_file.transcribe_long): (Transcript, None) or (None, the error)."""
     from asr.errors import AudioError
-    from asr.output import Transcript
-    from asr.progress_bar import progress_bar
+    from asr.transcribe_file import transcribe_long
 
-    streaming = _streaming_recognizer(args, recognizer, word_timestamps)
-    segments = []
     try:
-        # minutes of work: a bar over audio seconds on a terminal, a line now and then in a log
-        with progress_bar(desc=name, total=round(duration, 1), unit="s", noun="s of audio", leave=False,
-                          bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s of audio "
-                                     "[{elapsed}<{remaining}]") as progress:
-            for block in read_blocks(path, block_seconds=10.0):
-                segments += streaming.accept_waveform(block)
-                progress.update(round(len(block) / SAMPLE_RATE, 3))
-            segments += streaming.final()
+        return transcribe_long(recognizer, path, name, duration, _streaming_settings(args), word_timestamps), None
     except AudioError as err:
         return None, str(err)
-    return Transcript(name, " ".join(s.text for s in segments), segments, duration), None
 
 
 def cmd_stream(args) -> int:
@@ -795,6 +821,34 @@ def cmd_stream(args) -> int:
     show(streaming.final())
     if live:
         print(clear_line, end="", flush=True)
+    return 0
+
+
+def cmd_serve(args) -> int:
+    try:
+        from aiohttp import web
+    except ImportError:
+        raise AsrError("asr serve needs aiohttp: pip install 'asr[serve]'") from None
+    from asr.serve.app import Limits, build_app
+    from asr.serve.protocol import StreamConfig
+
+    recognizer = _recognizer(args, args.model)
+    limits = Limits(max_sessions=args.max_sessions, max_message_bytes=args.max_message_kb << 10,
+                    idle_timeout=args.idle_timeout, max_stream_seconds=args.max_stream_seconds,
+                    max_upload_bytes=args.max_upload_mb << 20, segment_over=args.segment_over)
+    defaults = StreamConfig(chunk_ms=args.chunk_ms, right_context_ms=args.right_context_ms,
+                            endpoint_ms=args.endpoint_ms)
+    name = os.path.basename(args.model) if args.model else "the default model"
+    app = build_app(recognizer, name, limits, defaults)
+    url = f"http://{args.host if ':' not in args.host else f'[{args.host}]'}:{args.port}/"
+    print(f"asr serve: {name} at {url} (WebSocket {url}stream, POST {url}transcribe); Ctrl-C stops",
+          file=sys.stderr, flush=True)
+    try:
+        web.run_app(app, host=args.host, port=args.port, print=None, access_log=None,
+                    shutdown_timeout=5.0)
+    except OSError as err:
+        raise AsrError(f"cannot listen on {args.host}:{args.port}: {err.strerror or err}") from None
+    print("asr serve: stopped", file=sys.stderr)
     return 0
 
 
@@ -856,7 +910,7 @@ def cmd_synth(args) -> int:
     return 0
 
 
-COMMANDS = {"stream": cmd_stream, "tune": cmd_tune, "train-lm": cmd_train_lm, "cmvn": cmd_cmvn, "tokenizer": cmd_tokenizer, "download": cmd_download, "results": cmd_results, "prepare": cmd_prepare, "train": cmd_train, "decode": cmd_decode, "score": cmd_score,
+COMMANDS = {"serve": cmd_serve, "stream": cmd_stream, "tune": cmd_tune, "train-lm": cmd_train_lm, "cmvn": cmd_cmvn, "tokenizer": cmd_tokenizer, "download": cmd_download, "results": cmd_results, "prepare": cmd_prepare, "train": cmd_train, "decode": cmd_decode, "score": cmd_score,
             "transcribe": cmd_transcribe, "synth": cmd_synth}
 
 

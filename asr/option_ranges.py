@@ -63,6 +63,9 @@ RANGES: dict[str, Range] = {
     # streaming and long files
     "chunk_ms": POSITIVE, "right_context_ms": NON_NEGATIVE, "endpoint_ms": NON_NEGATIVE,
     "segment_over": NON_NEGATIVE,
+    # serving
+    "port": Range(0, 65535), "max_sessions": AT_LEAST_ONE, "max_message_kb": AT_LEAST_ONE,
+    "idle_timeout": POSITIVE, "max_stream_seconds": POSITIVE, "max_upload_mb": AT_LEAST_ONE,
     # output
     "worst": NON_NEGATIVE, "max_line_width": AT_LEAST_ONE, "max_line_count": AT_LEAST_ONE,
     # data preparation, statistics, tokens

@@ -30,6 +30,7 @@ from a forced alignment of its final hypothesis to them (`asr.decode.alignment`)
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -89,6 +90,18 @@ class IncrementalFeatures:
                 self.samples = self.samples[keep_from - self.sample_offset:]
                 self.sample_offset = keep_from
         return torch.cat(out) if out else torch.zeros(0, self.logmel.n_mels, device=self.device)
+
+
+@dataclass
+class ChunkWindow:
+    """One stream's next chunk for the acoustic model: stacked frames [count, stack * n_mels] (the
+    chunk, then its right context), the chunk's length and first output frame, and the log power
+    of each of its output frames (for endpointing)."""
+
+    frames: torch.Tensor
+    chunk_length: int
+    start: int
+    log_power: list[float]
 
 
 @dataclass
@@ -182,13 +195,18 @@ class StreamingRecognizer:
     def accept_waveform(self, samples: np.ndarray | torch.Tensor) -> list[Segment]:
         """Feed mono samples at 16 kHz ([n], any n): float in [-1, 1], or integer PCM (int16,
         int32, uint8), which is scaled to [-1, 1); returns the segments closed by it."""
+        self.feed(samples)
+        return run_chunks([self])[0]
+
+    def feed(self, samples: np.ndarray | torch.Tensor) -> None:
+        """Take samples (as `accept_waveform`) and compute their features, without running the
+        acoustic model: `run_chunks` then runs the chunks ready in several streams in one batch."""
         if self.finished:
             raise RuntimeError("final() was called: reset() before feeding a new stream")
         samples = pcm_to_float(samples.cpu().numpy() if isinstance(samples, torch.Tensor) else np.asarray(samples))
         if samples.ndim != 1:
             raise ValueError(f"expected mono samples [n], got shape {samples.shape}")
         self.feats = torch.cat([self.feats, self.features.push(samples)])
-        return self._run_chunks(final=False)
 
     def partial(self) -> str:
         """The best text of the open segment so far."""
@@ -199,38 +217,50 @@ class StreamingRecognizer:
         closed by it. Call reset() to start another stream."""
         if self.finished:
             return []
-        self.finished = True
-        self.feats = torch.cat([self.feats, self.features.flush()])
-        segments = self._run_chunks(final=True)
+        self.end_input()
+        return run_chunks([self])[0] + self.close()
+
+    def end_input(self) -> None:
+        """Mark the end of the audio (its last, partial feature block is computed): `run_chunks`
+        then also runs the last chunk, short and without right context; `close` ends the stream."""
+        if not self.finished:
+            self.finished = True
+            self.feats = torch.cat([self.feats, self.features.flush()])
+
+    def close(self) -> list[Segment]:
+        """After `end_input` and `run_chunks`: close the open segment (the segments closed, if any)."""
         closed = self._close_segment()
-        return segments + ([closed] if closed else [])
+        return [closed] if closed else []
 
     # ------------------------------------------------------------------ acoustic model
-    @torch.inference_mode()
-    def _run_chunks(self, final: bool) -> list[Segment]:
-        segments = []
+    def _next_window(self) -> ChunkWindow | None:
+        """The next chunk with its right context if its features are all there (at the end of
+        input: whatever is left, short and without right context), else None."""
         available = self.feat_offset + self.feats.shape[0]  # 10 ms frames computed so far
-        while True:
-            start = self.chunks_done * self.chunk  # in output frames
-            first = start * self.stack
-            needed = (start + self.chunk + self.right_context) * self.stack
-            if available >= needed:
-                frames = self.feats[first - self.feat_offset: needed - self.feat_offset]
-            elif final and available > first:
-                frames = self.feats[first - self.feat_offset:]
-            else:
-                return segments
-            count = -(-frames.shape[0] // self.stack)  # the last group is completed with zeros, as stack_frames
-            padded = torch.nn.functional.pad(frames, (0, 0, 0, count * self.stack - frames.shape[0]))
-            window = padded.reshape(1, count, -1)
-            chunk_length = min(self.chunk, count)
-            log_probs, self.state = self.model.forward_chunk(
-                window, torch.tensor([chunk_length]), torch.tensor([count]), self.state)
-            segments += self._decode(log_probs[:, :chunk_length], start,
-                                     self._log_power(padded[: chunk_length * self.stack]))
-            self.chunks_done += 1
-            drop = (start + self.chunk) * self.stack - self.feat_offset
-            self.feats, self.feat_offset = self.feats[drop:], self.feat_offset + drop
+        start = self.chunks_done * self.chunk  # in output frames
+        first = start * self.stack
+        needed = (start + self.chunk + self.right_context) * self.stack
+        if available >= needed:
+            frames = self.feats[first - self.feat_offset: needed - self.feat_offset]
+        elif self.finished and available > first:
+            frames = self.feats[first - self.feat_offset:]
+        else:
+            return None
+        count = -(-frames.shape[0] // self.stack)  # the last group is completed with zeros, as stack_frames
+        padded = torch.nn.functional.pad(frames, (0, 0, 0, count * self.stack - frames.shape[0]))
+        return ChunkWindow(padded.reshape(count, -1), min(self.chunk, count), start,
+                           self._log_power(padded[: min(self.chunk, count) * self.stack]))
+
+    def _apply_chunk(self, window: ChunkWindow, log_probs: torch.Tensor,
+                     state: tuple[torch.Tensor, torch.Tensor]) -> list[Segment]:
+        """Take the acoustic model's output for `window`: log_probs [1, chunk_length, V] and the
+        forward state after it ([layers, 1, hidden] each); decode; drop the chunk's features."""
+        self.state = state
+        segments = self._decode(log_probs, window.start, window.log_power)
+        self.chunks_done += 1
+        drop = (window.start + self.chunk) * self.stack - self.feat_offset
+        self.feats, self.feat_offset = self.feats[drop:], self.feat_offset + drop
+        return segments
 
     def _log_power(self, feats: torch.Tensor) -> list[float]:
         """Log power of each output frame (the loudest of its stacked frames) from normalized
@@ -294,3 +324,37 @@ class StreamingRecognizer:
                     segments.append(closed)
         self._advance(log_probs[:, begin:])
         return segments
+
+
+@torch.inference_mode()
+def run_chunks(streams: Sequence[StreamingRecognizer]) -> list[list[Segment]]:
+    """Run every chunk that is ready in any of `streams` through the acoustic model, the chunks
+    of different streams in one batch (`forward_chunk` over [N, W, D], padded to the longest
+    window, the streams' forward states side by side), and decode each stream's chunk; returns
+    each stream's closed segments, in order. The streams must share one model; streams with
+    different chunk settings are batched separately (a window's layout depends on them). One
+    stream gives exactly what it gives alone, and a batch the same up to float rounding: a
+    server runs the streams that have audio waiting through this, several times cheaper per
+    stream than one at a time (BENCHMARKS.md)."""
+    segments: list[list[Segment]] = [[] for _ in streams]
+    while True:
+        ready = [(i, w) for i, s in enumerate(streams) if (w := s._next_window()) is not None]
+        if not ready:
+            return segments
+        groups: dict[tuple[int, int], list[tuple[int, ChunkWindow]]] = {}
+        for i, window in ready:
+            groups.setdefault((streams[i].chunk, streams[i].right_context), []).append((i, window))
+        for group in groups.values():
+            model = streams[group[0][0]].model
+            if any(streams[i].model is not model for i, _ in group):
+                raise ValueError("run_chunks: the streams must share one model")
+            width = max(w.frames.shape[0] for _, w in group)
+            window = torch.stack([torch.nn.functional.pad(w.frames, (0, 0, 0, width - w.frames.shape[0]))
+                                  for _, w in group])
+            chunk_lengths = torch.tensor([w.chunk_length for _, w in group])
+            window_lengths = torch.tensor([w.frames.shape[0] for _, w in group])
+            state = tuple(torch.cat([streams[i].state[k] for i, _ in group], dim=1) for k in range(2))
+            log_probs, state = model.forward_chunk(window, chunk_lengths, window_lengths, state)
+            for row, (i, w) in enumerate(group):
+                row_state = (state[0][:, row: row + 1].contiguous(), state[1][:, row: row + 1].contiguous())
+                segments[i] += streams[i]._apply_chunk(w, log_probs[row: row + 1, : w.chunk_length], row_state)
