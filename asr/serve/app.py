@@ -21,7 +21,14 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from asr.errors import AsrError
 from asr.serve.engine import StreamEngine, StreamSession
-from asr.serve.protocol import ProtocolError, StreamConfig, is_eof, parse_config, parse_text, samples_of_frame
+from asr.serve.protocol import (
+    ProtocolError,
+    StreamConfig,
+    is_eof,
+    parse_config,
+    parse_text,
+    samples_of_frame,
+)
 from asr.transcribe import Recognizer
 from asr.transcribe_file import transcribe_file
 
@@ -48,11 +55,13 @@ DEFAULTS = web.AppKey("defaults", StreamConfig)
 FILE_EXECUTOR = web.AppKey("file_executor", ThreadPoolExecutor)
 SOCKETS = web.AppKey("sockets", set)
 MODEL_NAME = web.AppKey("model_name", str)
+ENGINE_TASK = web.AppKey("engine_task", asyncio.Task)
 
 
-def build_app(recognizer: Recognizer, model_name: str = "model", limits: Limits = Limits(),
-              defaults: StreamConfig = StreamConfig()) -> web.Application:
+def build_app(recognizer: Recognizer, model_name: str = "model", limits: Limits | None = None,
+              defaults: StreamConfig | None = None) -> web.Application:
     """The server as an aiohttp application (run it with `web.run_app` or a test client)."""
+    limits, defaults = limits or Limits(), defaults or StreamConfig()
     app = web.Application(client_max_size=limits.max_upload_bytes)
     app[RECOGNIZER], app[LIMITS], app[DEFAULTS], app[MODEL_NAME] = recognizer, limits, defaults, model_name
     app[SOCKETS] = set()
@@ -70,7 +79,7 @@ def build_app(recognizer: Recognizer, model_name: str = "model", limits: Limits 
 async def _start(app: web.Application) -> None:
     app[ENGINE] = StreamEngine()
     app[FILE_EXECUTOR] = ThreadPoolExecutor(1, thread_name_prefix="asr-files")
-    app["engine_task"] = asyncio.get_running_loop().create_task(app[ENGINE].run())
+    app[ENGINE_TASK] = asyncio.get_running_loop().create_task(app[ENGINE].run())
 
 
 async def _close_sockets(app: web.Application) -> None:
@@ -79,8 +88,8 @@ async def _close_sockets(app: web.Application) -> None:
 
 
 async def _stop(app: web.Application) -> None:
-    app["engine_task"].cancel()
-    await asyncio.gather(app["engine_task"], return_exceptions=True)
+    app[ENGINE_TASK].cancel()
+    await asyncio.gather(app[ENGINE_TASK], return_exceptions=True)
     app[ENGINE].shutdown()
     app[FILE_EXECUTOR].shutdown(wait=True, cancel_futures=True)
 
@@ -112,7 +121,7 @@ async def _transcribe(request: web.Request) -> web.Response:
                 return _json_error(400, "multipart body has no file part")
             name = part.filename
         size = 0
-        with open(path, "wb") as f:
+        with open(path, "wb") as f:  # noqa: ASYNC230 (64 KiB writes to a local temp file)
             while chunk := await (part.read_chunk(1 << 16) if part is not None else request.content.read(1 << 16)):
                 size += len(chunk)
                 if size > limit:
@@ -156,6 +165,9 @@ async def _send_all(ws: web.WebSocketResponse, session: StreamSession) -> None:
     while True:
         message = await session.outbox.get()
         await ws.send_json(message)
+        if "error" in message:  # the engine gave up on this stream
+            await ws.close(code=WSCloseCode.INTERNAL_ERROR, message=message["error"].encode())
+            return
 
 
 async def _stream(request: web.Request) -> web.WebSocketResponse:
@@ -175,7 +187,7 @@ async def _stream(request: web.Request) -> web.WebSocketResponse:
         while True:
             try:
                 msg = await ws.receive(timeout=limits.idle_timeout)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 raise ProtocolError(f"no message for {limits.idle_timeout:g} s: closing the stream",
                                     WSCloseCode.POLICY_VIOLATION) from None
             if msg.type == WSMsgType.TEXT:

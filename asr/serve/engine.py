@@ -126,7 +126,15 @@ class StreamEngine:
             waiting = [s for s in self.sessions if s.inbox and not s.cancelled]
             if not waiting:
                 continue
-            results = await loop.run_in_executor(self.executor, self._decode_pass, waiting)
+            try:
+                results = await loop.run_in_executor(self.executor, self._decode_pass, waiting)
+            except Exception:  # a bug, not the clients' fault: end these streams, keep serving
+                log.exception("decoding failed for %d streams", len(waiting))
+                for session in waiting:
+                    self.remove(session)
+                    session.outbox.put_nowait({"error": "internal error while decoding this stream"})
+                    session.ended.set()
+                continue
             for session, messages in results:
                 if session.cancelled:
                     continue
