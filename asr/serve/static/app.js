@@ -49,6 +49,12 @@ class MicSession {
       this.context.audioWorklet.addModule("/static/capture-worklet.js"),
     ]);
     this.media = media;
+    if (this.stopping) {  // Stop pressed while the browser asked for the microphone
+      this.releaseAudio();
+      setStatus(micStatus, "Not recording.");
+      this.end();
+      return;
+    }
     const rate = this.context.sampleRate;
     this.capture = new AudioWorkletNode(this.context, "pcm16-capture",
       { processorOptions: { frameSamples: Math.round(rate * FRAME_SECONDS) } });
@@ -135,6 +141,7 @@ class MicSession {
   end() {
     if (session === this) session = null;
     micButton.textContent = "Start microphone";
+    micButton.classList.remove("recording");
     micButton.disabled = false;
   }
 }
@@ -154,6 +161,7 @@ micButton.addEventListener("click", () => {
   finalsList.replaceChildren();
   session = new MicSession();
   micButton.textContent = "Stop";
+  micButton.classList.add("recording");
   const started = session;
   started.start().catch((error) => started.fail(error));
 });
