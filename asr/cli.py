@@ -346,9 +346,13 @@ def _add_serve(sub) -> None:
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default: 127.0.0.1, this machine only; 0.0.0.0: every interface)")
     p.add_argument("--port", type=int, default=2700, help="port (default: 2700, as Vosk's server)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="server processes sharing the port, each with its own model and decoding thread: one "
+                        "decodes about one core's worth of streams (default: 1; 0: one per core)")
     g = p.add_argument_group("limits")
     g.add_argument("--max-sessions", type=int, default=32,
-                   help="streams at once; one more is closed with 1013 'try again later' (default: 32)")
+                   help="streams at once per worker process; one more is closed with 1013 'try again later' "
+                        "(default: 32)")
     g.add_argument("--max-message-kb", type=int, default=1024,
                    help="largest WebSocket message in KiB; a larger one closes the stream with 1009 (default: 1024)")
     g.add_argument("--idle-timeout", type=float, default=30.0, metavar="SECONDS",
@@ -829,27 +833,42 @@ def cmd_serve(args) -> int:
         from aiohttp import web
     except ImportError:
         raise AsrError("asr serve needs aiohttp: pip install 'asr[serve]'") from None
-    from asr.serve.app import Limits, build_app
     from asr.serve.protocol import StreamConfig
+    from asr.serve.workers import listening_socket, run_workers
 
-    recognizer = _recognizer(args, args.model)
-    limits = Limits(max_sessions=args.max_sessions, max_message_bytes=args.max_message_kb << 10,
-                    idle_timeout=args.idle_timeout, max_stream_seconds=args.max_stream_seconds,
-                    max_upload_bytes=args.max_upload_mb << 20, segment_over=args.segment_over)
+    # nothing here imports torch before the workers are forked (asr.serve.workers); serve() does
     defaults = StreamConfig(chunk_ms=args.chunk_ms, right_context_ms=args.right_context_ms,
                             endpoint_ms=args.endpoint_ms)
     name = os.path.basename(args.model) if args.model else "the default model"
-    app = build_app(recognizer, name, limits, defaults)
-    url = f"http://{args.host if ':' not in args.host else f'[{args.host}]'}:{args.port}/"
-    print(f"asr serve: {name} at {url} (WebSocket {url}stream, POST {url}transcribe); Ctrl-C stops",
-          file=sys.stderr, flush=True)
-    try:
-        web.run_app(app, host=args.host, port=args.port, print=None, access_log=None,
-                    shutdown_timeout=5.0)
-    except OSError as err:
-        raise AsrError(f"cannot listen on {args.host}:{args.port}: {err.strerror or err}") from None
-    print("asr serve: stopped", file=sys.stderr)
-    return 0
+    workers = args.workers or os.cpu_count() or 1
+    sock = listening_socket(args.host, args.port)
+    port = sock.getsockname()[1]  # the one the system chose for --port 0
+    url = f"http://{args.host if ':' not in args.host else f'[{args.host}]'}:{port}/"
+
+    def announce() -> None:
+        processes = f", {plural(workers, 'worker process', 'worker processes')}" if workers > 1 else ""
+        print(f"asr serve: {name} at {url} (WebSocket {url}stream, POST {url}transcribe{processes}); Ctrl-C stops",
+              file=sys.stderr, flush=True)
+
+    def serve(sock, ready) -> int:
+        from asr.serve.app import Limits, build_app
+
+        limits = Limits(max_sessions=args.max_sessions, max_message_bytes=args.max_message_kb << 10,
+                        idle_timeout=args.idle_timeout, max_stream_seconds=args.max_stream_seconds,
+                        max_upload_bytes=args.max_upload_mb << 20, segment_over=args.segment_over)
+        app = build_app(_recognizer(args, args.model), name, limits, defaults)
+
+        async def tell_ready(app) -> None:
+            ready()
+
+        app.on_startup.append(tell_ready)
+        web.run_app(app, sock=sock, print=None, access_log=None, shutdown_timeout=5.0)
+        return 0
+
+    code = serve(sock, announce) if workers == 1 else run_workers(workers, serve, sock, announce)
+    if code == 0:
+        print("asr serve: stopped", file=sys.stderr)
+    return code
 
 
 def cmd_download(args) -> int:

@@ -66,6 +66,7 @@ RANGES: dict[str, Range] = {
     # serving
     "port": Range(0, 65535), "max_sessions": AT_LEAST_ONE, "max_message_kb": AT_LEAST_ONE,
     "idle_timeout": POSITIVE, "max_stream_seconds": POSITIVE, "max_upload_mb": AT_LEAST_ONE,
+    "workers": NON_NEGATIVE,
     # output
     "worst": NON_NEGATIVE, "max_line_width": AT_LEAST_ONE, "max_line_count": AT_LEAST_ONE,
     # data preparation, statistics, tokens

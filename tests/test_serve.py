@@ -348,6 +348,17 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+async def wait_until_up(client, url: str, seconds: float = 60.0) -> None:
+    """Until `asr serve` at `url` answers /health (it loads its model first)."""
+    for _ in range(int(seconds * 10)):
+        with contextlib.suppress(aiohttp.ClientError):
+            async with client.get(url + "health") as response:
+                if response.status == 200:
+                    return
+        await asyncio.sleep(0.1)
+    pytest.fail(f"asr serve at {url} did not answer /health in {seconds:.0f} s")
+
+
 def test_asr_serve_command_stops_cleanly_on_sigterm():
     port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "asr", "serve", "--port", str(port)], stderr=subprocess.PIPE,
@@ -356,12 +367,7 @@ def test_asr_serve_command_stops_cleanly_on_sigterm():
 
     async def scenario():
         async with aiohttp.ClientSession() as client:
-            for _ in range(300):
-                with contextlib.suppress(aiohttp.ClientError):
-                    async with client.get(url + "health") as response:
-                        if response.status == 200:
-                            break
-                await asyncio.sleep(0.1)
+            await wait_until_up(client, url)
             async with client.get(url) as page:
                 assert page.status == 200 and "html" in page.headers["Content-Type"]
             async with client.ws_connect(url + "stream") as ws:
@@ -379,3 +385,58 @@ def test_asr_serve_command_stops_cleanly_on_sigterm():
     assert message == [{"error": "server shutting down"}] and code == 1001
     assert server.returncode == 0
     assert "Traceback" not in stderr and "asr serve: stopped" in stderr
+
+
+def children_of(pid: int) -> list[int]:
+    return [int(child) for child in open(f"/proc/{pid}/task/{pid}/children").read().split()]
+
+
+def test_workers_share_the_port_each_serves_and_all_stop_together(recognizer):
+    """--workers 2: two processes answer on one port (each alone while the other is paused serves
+    /health and a stream), and SIGTERM to the parent stops both, once, cleanly."""
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "asr", "serve", "--port", str(port), "--workers", "2"],
+                              stderr=subprocess.PIPE, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, cwd=REPO)
+    url = f"http://127.0.0.1:{port}/"
+
+    async def served_by() -> tuple[int, str]:
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as client:
+            async with client.get(url + "health") as response:
+                pid = (await response.json())["pid"]
+            messages, _ = await stream_audio(client, url, example_audio())
+            return pid, " ".join(m["final"] for m in finals(messages) if m["final"])
+
+    async def up() -> None:
+        async with aiohttp.ClientSession() as client:
+            await wait_until_up(client, url)
+
+    try:
+        asyncio.run(up())
+        workers = children_of(server.pid)
+        assert len(workers) == 2
+        answers = {}
+        for paused, running in (workers, workers[::-1]):
+            os.kill(paused, signal.SIGSTOP)
+            try:
+                answers[running] = asyncio.run(served_by())
+            finally:
+                os.kill(paused, signal.SIGCONT)
+        server.send_signal(signal.SIGTERM)
+        _, stderr = server.communicate(timeout=30)
+    finally:
+        server.kill()
+    expected = " ".join(segment["text"] for segment in reference_segments(recognizer, example_audio()))
+    assert {pid for pid, _ in answers.values()} == set(workers)  # each answered while the other was paused
+    assert all(text == expected for _, text in answers.values())
+    assert server.returncode == 0 and "Traceback" not in stderr
+    assert stderr.count("asr serve: stopped") == 1 and "2 worker processes" in stderr
+    assert not any(os.path.exists(f"/proc/{pid}") for pid in workers)
+
+
+def test_workers_with_a_model_that_cannot_load_say_so_once(tmp_path):
+    bad = tmp_path / "model.pt"
+    bad.write_text("not a model\n")
+    result = subprocess.run([sys.executable, "-m", "asr", "serve", "--port", str(free_port()), "--workers", "2",
+                             "--model", str(bad)], capture_output=True, text=True, timeout=60, cwd=REPO, check=False)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.count("asr: error:") == 1 and str(bad) in result.stderr

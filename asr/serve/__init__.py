@@ -3,7 +3,7 @@
 Endpoints (see README "Serving" for examples):
 
     GET  /            a page that transcribes the microphone live, or a file (static/index.html)
-    GET  /health      {"status": "ok", "sessions": n, "max_sessions": m, "model": name}
+    GET  /health      {"status": "ok", "sessions": n, "max_sessions": m, "model": name, "pid": worker's}
     POST /transcribe  an audio file (the body, or the first file of a multipart form) -> the JSON of
                       `asr transcribe --format json` (400 {"error"} for audio that cannot be read)
     WS   /stream      streaming recognition, in the message shapes of Vosk's server where they fit:
@@ -25,5 +25,6 @@ Decoding runs on one worker thread, off the event loop: every pass takes all str
 audio waiting, computes their features, runs the chunks ready in all of them through the acoustic
 model in one batch (`asr.decode.stream.run_chunks`) and decodes each, then the loop sends the
 messages. Files posted to /transcribe are decoded on a second thread, so a long file does not
-stall the streams.
+stall the streams. That is one core's work; `asr serve --workers N` runs N such processes on one
+port (asr.serve.workers).
 """

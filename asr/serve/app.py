@@ -101,7 +101,8 @@ async def _index(request: web.Request) -> web.StreamResponse:
 async def _health(request: web.Request) -> web.Response:
     app = request.app
     return web.json_response({"status": "ok", "sessions": len(app[SOCKETS]),
-                              "max_sessions": app[LIMITS].max_sessions, "model": app[MODEL_NAME]})
+                              "max_sessions": app[LIMITS].max_sessions, "model": app[MODEL_NAME],
+                              "pid": os.getpid()})  # which worker process answered (asr serve --workers)
 
 
 # ---------------------------------------------------------------------- POST /transcribe

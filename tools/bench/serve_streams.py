@@ -128,18 +128,24 @@ def serve_with_stats(port: int, max_sessions: int, threads: int) -> int:
 
 
 class Server:
-    """`asr serve` (with stats) in a subprocess on a free port."""
+    """`asr serve` in a subprocess on a free port: with the engine stats for one worker process;
+    with --workers N > 1 the plain command (its workers are forked before torch is imported,
+    which the stats wrapper cannot do), CPU and RSS summed over the processes."""
 
-    def __init__(self, max_sessions: int, log: Path, threads: int = 1):
+    def __init__(self, max_sessions: int, log: Path, threads: int = 1, workers: int = 1):
         import socket
 
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
-        self.log = log
-        self.process = subprocess.Popen([sys.executable, __file__, "--serve-child", str(self.port), str(max_sessions),
-                                         str(threads)],
-                                        stdout=subprocess.DEVNULL, stderr=open(log, "w"))  # noqa: SIM115 - the server's
+        self.log, self.stats = log, workers == 1
+        if self.stats:
+            command = [sys.executable, __file__, "--serve-child", str(self.port), str(max_sessions), str(threads)]
+        else:
+            command = [sys.executable, "-m", "asr", "serve", "--port", str(self.port), "--max-sessions",
+                       str(max_sessions), "--threads", str(threads), "--workers", str(workers)]
+        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL,
+                                        stderr=open(log, "w"))  # noqa: SIM115 - the server's
         self.pid = self.process.pid
         self.url = f"ws://127.0.0.1:{self.port}/stream"
         deadline = time.monotonic() + 120
@@ -148,25 +154,42 @@ class Server:
                 raise SystemExit(f"asr serve exited: {log.read_text()}")
             try:
                 self.get("health")
-                return
+                if self.stats or len(self.pids()) == workers + 1:
+                    return
             except OSError:
-                if time.monotonic() > deadline:
-                    raise SystemExit("asr serve did not answer /health in 120 s") from None
-                time.sleep(0.2)
+                pass
+            if time.monotonic() > deadline:
+                raise SystemExit("asr serve did not answer /health in 120 s")
+            time.sleep(0.2)
 
     def get(self, path: str) -> dict:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/{path}", timeout=5) as response:
             return json.load(response)
 
+    def engine(self) -> dict:
+        """The pass counters of the one worker (zeros when there are several)."""
+        if self.stats:
+            return self.get("bench/engine")
+        return {"passes": 0, "batched_streams": 0, "pass_wall": 0.0, "pass_cpu": 0.0, "sizes": {}}
+
+    def pids(self) -> list[int]:
+        children = Path(f"/proc/{self.pid}/task/{self.pid}/children").read_text().split()
+        return [self.pid, *map(int, children)]
+
     def cpu_seconds(self) -> float:
-        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / CLOCK_TICK  # utime, stime
+        total = 0
+        for pid in self.pids():
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+        return total / CLOCK_TICK
 
     def rss_mb(self) -> float:
-        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-        return float("nan")
+        total = 0.0
+        for pid in self.pids():
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) / 1024
+        return total
 
     def stop(self) -> None:
         self.process.terminate()
@@ -346,13 +369,13 @@ def run_level(server: Server, client: str, streams: list[np.ndarray], frame_ms: 
     sampler = threading.Thread(target=sample_rss, daemon=True)
     sampler.start()
     before = (time.monotonic(), server.cpu_seconds(), resource.getrusage(resource.RUSAGE_SELF), machine_cpu(),
-              server.get("bench/engine"))
+              server.engine())
     if client == "aiohttp":
         results = asyncio.run(run_aiohttp(server.url, streams, delays, frame_ms))
     else:
         results = run_stdlib(server.url, streams, delays, frame_ms)
     after = (time.monotonic(), server.cpu_seconds(), resource.getrusage(resource.RUSAGE_SELF), machine_cpu(),
-             server.get("bench/engine"))
+             server.engine())
     done.set()
     sampler.join()
     wall = after[0] - before[0]
@@ -403,7 +426,8 @@ def table(levels: list[Level], behind: float) -> str:
         kept = f"{lv.kept_up(behind)}/{lv.streams}" + (f" ({errors} failed)" if errors else "")
         rows.append(f"| {lv.client} | {lv.streams} | {lv.seconds:.1f} s | {lv.percentile(lat, 50) * 1000:.0f} / "
                     f"{lv.percentile(lat, 95) * 1000:.0f} ms | {lv.percentile(lv.lags, 50):.2f} s | {kept} | "
-                    f"{lv.server_cores:.2f} | {lv.worker_busy:.0%} | {lv.passes}: {lv.mean_batch:.2f} | "
+                    f"{lv.server_cores:.2f} | {f'{lv.worker_busy:.0%}' if lv.passes else '-'} | "
+                    f"{f'{lv.passes}: {lv.mean_batch:.2f}' if lv.passes else '-'} | "
                     f"{lv.rss_peak:.0f} MB | {lv.client_cores:.2f} | "
                     f"{max(r.late_send for r in lv.results) * 1000:.0f} ms | {lv.nice_cores:.2f} / {lv.other_cores:.2f} |")
     return head + "\n" + "\n".join(rows)
@@ -413,6 +437,8 @@ def batch_sizes(levels: list[Level]) -> str:
     lines = []
     for lv in levels:
         total = sum(lv.sizes.values())
+        if not total:
+            continue
         common = ", ".join(f"{size}: {count / total:.0%}" for size, count in sorted(lv.sizes.items()) if count / total >= 0.05)
         lines.append(f"- {lv.client}, {lv.streams} streams: {total} passes, streams per pass {common}")
     return "\n".join(lines)
@@ -433,6 +459,8 @@ def main() -> None:
                    help="a stream whose last final comes later than this after its audio fell behind (default: 1)")
     p.add_argument("--memory-sessions", type=int, default=16, help="open sessions for the memory figure (0: skip)")
     p.add_argument("--threads", type=int, default=1, help="the server's torch threads (asr serve --threads; default: 1)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="server processes (asr serve --workers; default: 1; with more, no pass statistics)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--write", type=Path, help="put the results into this markdown file (BENCHMARKS.md)")
     args = p.parse_args()
@@ -442,7 +470,7 @@ def main() -> None:
     started = datetime.now()
     uptime_before = Path("/proc/loadavg").read_text().split()[:3]
     with tempfile.TemporaryDirectory(prefix="serve-bench-") as folder:
-        server = Server(most + 1, Path(folder) / "server.log", args.threads)
+        server = Server(most + 1, Path(folder) / "server.log", args.threads, args.workers)
         try:
             run_level(server, "aiohttp", [audio[0][: 3 * RATE]], args.frame_ms, args.seed)  # warm-up
             memory = None
@@ -467,8 +495,9 @@ def main() -> None:
     command = "python tools/bench/serve_streams.py " + " ".join(sys.argv[1:])
     body = [f"Run {started:%Y-%m-%d %H:%M}-{datetime.now():%H:%M}: `{command}`", "",
             f"Load average before {' '.join(uptime_before)}, after {' '.join(load_after)}.", "",
-            table(levels, args.behind_s), "", "Streams per decoding pass (share of passes, 5 % or more):", "",
-            batch_sizes(levels)]
+            table(levels, args.behind_s)]
+    if any(lv.passes for lv in levels):
+        body += ["", "Streams per decoding pass (share of passes, 5 % or more):", "", batch_sizes(levels)]
     if memory:
         idle, busy = memory
         body += ["", (f"Memory: RSS {idle:.0f} MB with no stream open (after a warm-up stream), {busy:.0f} MB with "
@@ -477,8 +506,9 @@ def main() -> None:
     text = "\n".join(body)
     print("\n" + text)
     if args.write:
-        # one generated block per server thread count, so that both runs stay in the file
-        name = "tools/bench/serve_streams.py" + (f" --threads {args.threads}" if args.threads != 1 else "")
+        # one generated block per server setting, so that the runs stay in the file side by side
+        name = "tools/bench/serve_streams.py" + "".join(f" --{option} {value}" for option, value in
+                                                        (("threads", args.threads), ("workers", args.workers)) if value != 1)
         write_block(args.write, SECTION, name, text)
 
 
