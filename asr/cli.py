@@ -140,6 +140,11 @@ def _add_cmvn(sub) -> None:
     p.add_argument("--max-utterances", type=int, default=2000, help="random subset size (default: 2000)")
     p.add_argument("--num-workers", type=int, default=2, help="audio loading processes (default: 2)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random subset (default: 0)")
+    p.add_argument("--config", help="the acoustic model's training config (name or YAML file): its features "
+                                    "section says how features are made (default: the defaults, level "
+                                    "normalization on); give the one asr train gets")
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
+                   help="config overrides, as asr train's (only features.* matter here)")
 
 
 def _add_tokenizer(sub) -> None:
@@ -528,9 +533,15 @@ def cmd_cmvn(args) -> int:
     from asr.features import LogMel, save_cmvn_stats
     from asr.train.cmvn import cmvn_from_utterances
 
+    from asr.config import find_config, load_config
+    from asr.train.config import AcousticTrainConfig
+
+    config = load_config(AcousticTrainConfig, args.config and find_config(args.config, "am"), args.overrides)
+    logmel_args = config.features.logmel_args()
     utterances = read_manifest(args.manifest)
-    mean, std = cmvn_from_utterances(utterances, LogMel(), args.max_utterances, args.seed, args.num_workers)
-    save_cmvn_stats(mean, std, args.out)
+    mean, std = cmvn_from_utterances(utterances, LogMel(**logmel_args), args.max_utterances, args.seed,
+                                     args.num_workers)
+    save_cmvn_stats(mean, std, args.out, logmel_args)
     print(args.out)
     return 0
 

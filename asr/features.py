@@ -64,11 +64,33 @@ def frame_count(num_samples: torch.Tensor | int, win_length: int = 400, hop_leng
     return max(num_samples - win_length, 0) // hop_length + 1
 
 
+# Level normalization: the mel powers of an utterance are scaled so that its loud frames (the
+# LEVEL_QUANTILE quantile of the frames' mean mel power) sit at LEVEL_TARGET. The scale follows
+# the input gain exactly, so the features (and the text) do not change when a recording is made
+# 30 dB quieter or 10 dB louder; without it a quiet speaker's speech sinks towards the log floor
+# (`log_offset`) and a model trained at one level fails at another. 0.1 is about where FSDD's and
+# LibriSpeech's loud frames are, so the floor stays ~50 dB under speech as before.
+LEVEL_QUANTILE = 0.95
+LEVEL_TARGET = 0.1
+MIN_LEVEL = 1e-10  # digital silence (and anything under -100 dB) is not amplified past this
+
+
+def level_gains(frame_power: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Gains [B] that bring each utterance's loud frames to LEVEL_TARGET, from frame_power [B, T]
+    (mean mel power of each frame) and lengths [B] in frames (frames past a length ignored)."""
+    valid = torch.arange(frame_power.shape[1], device=frame_power.device)[None, :] < lengths[:, None]
+    level = torch.nanquantile(frame_power.masked_fill(~valid, float("nan")), LEVEL_QUANTILE, dim=1)
+    return LEVEL_TARGET / torch.clamp(torch.nan_to_num(level, nan=MIN_LEVEL), min=MIN_LEVEL)
+
+
 class LogMel(nn.Module):
     """Log mel power spectrogram: 25 ms Hann window, 10 ms hop, 80 bins by default.
 
     forward(waveforms [B, N] float, lengths [B] samples) -> (features [B, T, n_mels], lengths [B]).
-    Frames past an utterance's length are zero. Runs in float32 even under autocast.
+    Frames past an utterance's length are zero. Runs in float32 even under autocast. With
+    `normalize_level`, each utterance's mel powers are first scaled by its `level_gains` (the
+    features no longer depend on the recording level; streaming computes the same gain from the
+    frames heard so far: asr.decode.stream.IncrementalFeatures).
     """
 
     def __init__(
@@ -80,6 +102,7 @@ class LogMel(nn.Module):
         f_min: float = 0.0,
         f_max: float | None = None,
         log_offset: float = 1e-6,
+        normalize_level: bool = False,
     ):
         super().__init__()
         self.sample_rate = sample_rate
@@ -88,6 +111,7 @@ class LogMel(nn.Module):
         self.hop_length = int(round(sample_rate * hop_ms / 1000))
         self.n_fft = self.win_length
         self.log_offset = log_offset
+        self.normalize_level = normalize_level
         self.register_buffer("window", torch.hann_window(self.win_length, periodic=True), persistent=False)
         self.register_buffer(
             "filters", mel_filterbank(n_mels, self.n_fft, sample_rate, f_min, f_max), persistent=False
@@ -97,6 +121,12 @@ class LogMel(nn.Module):
         return frame_count(num_samples, self.win_length, self.hop_length)
 
     def forward(self, waveforms: torch.Tensor, lengths: torch.Tensor | None = None):
+        mel, frame_lengths = self.mel_power(waveforms, lengths)
+        gains = level_gains(mel.mean(dim=2), frame_lengths) if self.normalize_level else None
+        return self.log(mel, frame_lengths, gains), frame_lengths
+
+    def mel_power(self, waveforms: torch.Tensor, lengths: torch.Tensor | None = None):
+        """(mel powers [B, T, n_mels] float32, lengths [B] in frames); waveforms [B, N] or [N]."""
         if waveforms.dim() == 1:
             waveforms = waveforms.unsqueeze(0)
         batch, num_samples = waveforms.shape
@@ -111,11 +141,17 @@ class LogMel(nn.Module):
                 window=self.window, center=False, return_complex=True,
             )  # [B, n_freqs, T]
             power = spec.real.square() + spec.imag.square()
-            mel = torch.matmul(self.filters, power)  # [B, n_mels, T]
-            feats = torch.log(mel + self.log_offset).transpose(1, 2)  # [B, T, n_mels]
-        frame_lengths = self.num_frames(lengths.to(feats.device))
+            mel = torch.matmul(self.filters, power).transpose(1, 2)  # [B, T, n_mels]
+        return mel, self.num_frames(lengths.to(mel.device))
+
+    def log(self, mel: torch.Tensor, frame_lengths: torch.Tensor, gains: torch.Tensor | None = None) -> torch.Tensor:
+        """Log features [B, T, n_mels] of mel powers [B, T, n_mels] scaled by gains [B] (if any);
+        zero past each length."""
+        if gains is not None:
+            mel = mel * gains[:, None, None]
+        feats = torch.log(mel + self.log_offset)
         mask = torch.arange(feats.shape[1], device=feats.device)[None, :] < frame_lengths[:, None]
-        return feats * mask[:, :, None], frame_lengths
+        return feats * mask[:, :, None]
 
 
 class GlobalCMVN(nn.Module):
@@ -142,6 +178,9 @@ class GlobalCMVN(nn.Module):
         return {"mean": self.mean.cpu(), "std": (1.0 / self.inv_std).cpu()}
 
 
+MIN_CMVN_STD = 1.0  # nats; log-mel features of speech vary by 2-4 nats per dimension
+
+
 class CmvnAccumulator:
     """Running per-dimension sums (float64) for computing CMVN statistics."""
 
@@ -163,16 +202,21 @@ class CmvnAccumulator:
             raise ValueError("no frames to compute CMVN statistics from")
         mean = self.total / self.count
         var = torch.clamp(self.total_sq / self.count - mean.square(), min=1e-10)
-        return mean.float(), var.sqrt().float()
+        # A feature that hardly varies in training (the empty 4-8 kHz band of 8 kHz recordings
+        # sits at the log floor) must not be divided by its near-zero spread: at test time the
+        # faintest noise there (16-bit rounding of a quiet recording) would become huge inputs.
+        return mean.float(), torch.clamp(var.sqrt(), min=MIN_CMVN_STD).float()
 
 
-def save_cmvn_stats(mean: torch.Tensor, std: torch.Tensor, path: str | os.PathLike) -> None:
-    """Write CMVN statistics ({"mean": [D], "std": [D]}) atomically."""
-    atomic_torch_save({"mean": mean.cpu().float(), "std": std.cpu().float()}, path)
+def save_cmvn_stats(mean: torch.Tensor, std: torch.Tensor, path: str | os.PathLike,
+                    features: dict | None = None) -> None:
+    """Write CMVN statistics ({"mean": [D], "std": [D], "features": LogMel arguments}) atomically."""
+    atomic_torch_save({"mean": mean.cpu().float(), "std": std.cpu().float(), "features": dict(features or {})}, path)
 
 
-def load_cmvn_stats(path: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """Read statistics written by `save_cmvn_stats` (`asr cmvn`)."""
+def load_cmvn_stats(path: str | os.PathLike) -> dict:
+    """Read statistics written by `save_cmvn_stats` (`asr cmvn`); "features" is {} in files
+    written before they recorded it (made without level normalization)."""
     try:
         stats = torch.load(path, map_location="cpu", weights_only=True)
         if not (isinstance(stats, dict) and stats["mean"].shape == stats["std"].shape):
@@ -181,7 +225,21 @@ def load_cmvn_stats(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         raise AsrError(f"{path}: CMVN statistics file not found") from None
     except Exception as err:
         raise AsrError(f"{path}: not a CMVN statistics file ({err})") from None
+    stats.setdefault("features", {})
     return stats
+
+
+def check_cmvn_features(stats: dict, logmel_args: dict, source: str) -> None:
+    """AsrError unless statistics from `source` were computed with these feature settings
+    (the level normalization changes every feature value; the mel count their size)."""
+    made_with = {"normalize_level": False, **stats["features"]}
+    for key in ("normalize_level", "n_mels", "win_ms", "hop_ms"):
+        if key in made_with and key in logmel_args and made_with[key] != logmel_args[key]:
+            raise AsrError(f"{source}: CMVN statistics were computed with features.{key}={made_with[key]}, "
+                           f"the training config has {logmel_args[key]}; rerun asr cmvn with the same --config")
+    if stats["mean"].shape[0] != logmel_args.get("n_mels", stats["mean"].shape[0]):
+        raise AsrError(f"{source}: CMVN statistics have {stats['mean'].shape[0]} dimensions, "
+                       f"the features {logmel_args['n_mels']}")
 
 
 class SpecAugment(nn.Module):

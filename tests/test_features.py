@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from conftest import FSDD, LIBRISPEECH
 
 from asr.audio import load_audio
 from asr.features import CmvnAccumulator, GlobalCMVN, LogMel, SpecAugment, mel_filterbank
-from conftest import FSDD, LIBRISPEECH
 
 
 def librosa_logmel(wave: np.ndarray, offset: float = 1e-6) -> np.ndarray:
@@ -104,3 +104,67 @@ def test_load_audio_resamples_and_downmixes(tmp_path):
     assert wave.dtype == torch.float32 and wave.shape == (16000,)
     # the mono mix of the two channels is 0.75 x the left one; resampling keeps a 300 Hz tone's level
     assert abs(float(wave.abs().max()) - 0.75) < 0.02
+
+
+# ---------------------------------------------------------------------- level normalization
+GAINS_DB = [-30, -20, -10, 10]
+
+
+@pytest.mark.usefixtures("shared_data")
+@pytest.mark.parametrize("gain_db", GAINS_DB)
+def test_level_normalized_features_do_not_depend_on_the_recording_level(gain_db):
+    wave = load_audio(FSDD / "3_jackson_7.wav")[None]
+    scaled = wave * 10 ** (gain_db / 20)
+    normalized = LogMel(normalize_level=True)
+    assert torch.allclose(normalized(scaled)[0], normalized(wave)[0], atol=1e-4)
+    plain = LogMel()  # what it fixes: without it the features move, and quiet speech sinks into the floor
+    assert (plain(scaled)[0] - plain(wave)[0]).abs().max() > 1.0
+
+
+@pytest.mark.usefixtures("shared_data")
+def test_level_gain_is_the_quantile_of_each_utterance_alone_in_a_padded_batch():
+    waves = [load_audio(FSDD / name) for name in ("3_jackson_7.wav", "8_george_12.wav")]
+    waves[1] = waves[1] * 0.01
+    lengths = torch.tensor([len(w) for w in waves])
+    batch = torch.zeros(2, int(lengths.max()))
+    for i, w in enumerate(waves):
+        batch[i, : len(w)] = w
+    logmel = LogMel(normalize_level=True)
+    feats, frame_lengths = logmel(batch, lengths)
+    for i, w in enumerate(waves):
+        alone = logmel(w[None])[0][0]
+        assert torch.allclose(feats[i, : frame_lengths[i]], alone, atol=1e-5)
+        mel, _ = logmel.mel_power(w[None])  # the reference gain: numpy's quantile of the frame powers
+        level = np.quantile(mel[0].mean(dim=1).double().numpy(), 0.95)
+        expected = torch.log(mel[0] * (0.1 / level) + logmel.log_offset).float()
+        assert torch.allclose(alone, expected, atol=1e-4)
+
+
+def test_cmvn_statistics_made_with_other_features_are_refused(tmp_path):
+    from asr.errors import AsrError
+    from asr.features import check_cmvn_features, load_cmvn_stats, save_cmvn_stats
+    from asr.train.config import FeaturesSection
+
+    ours = FeaturesSection().logmel_args()
+    assert ours["normalize_level"]  # new models are trained with it
+    legacy = tmp_path / "legacy.pt"  # written before the statistics named their features
+    torch.save({"mean": torch.zeros(80), "std": torch.ones(80)}, legacy)
+    with pytest.raises(AsrError, match="normalize_level=False.*rerun asr cmvn"):
+        check_cmvn_features(load_cmvn_stats(legacy), ours, str(legacy))
+    save_cmvn_stats(torch.zeros(80), torch.ones(80), tmp_path / "new.pt", ours)
+    check_cmvn_features(load_cmvn_stats(tmp_path / "new.pt"), ours, "new.pt")
+    check_cmvn_features(load_cmvn_stats(legacy), {**ours, "normalize_level": False}, str(legacy))
+    with pytest.raises(AsrError, match="80 dimensions, the features 40"):
+        check_cmvn_features(load_cmvn_stats(legacy), {**ours, "n_mels": 40, "normalize_level": False}, "x")
+
+
+def test_cmvn_spread_of_a_constant_feature_is_floored():
+    """An 8 kHz corpus leaves the 4-8 kHz bins at the log floor: their spread must not be ~0."""
+    from asr.features import MIN_CMVN_STD
+
+    feats = torch.from_numpy(np.random.default_rng(3).normal(0, 3, (200, 80))).float()
+    feats[:, 60:] = -13.8
+    acc = CmvnAccumulator(80)
+    acc.update(feats)
+    _, std = acc.result()
+    assert torch.all(std[60:] == MIN_CMVN_STD) and torch.all(std[:60] > 2)

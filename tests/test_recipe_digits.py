@@ -37,6 +37,9 @@ def test_digits_recipe_runs_all_stages_and_is_idempotent(tmp_path):
     results = (tmp_path / "RESULTS.md").read_text()
     row = re.search(r"^\| test \| 250 \| \*\*([0-9.]+)\*\* \| ([0-9.]+) \|", results, re.M)
     assert row and float(row.group(1)) == score["wer"]
+    quiet = json.loads((tmp_path / "exp" / "digits" / "test_m20db.score.json").read_text())
+    assert quiet["num_utterances"] == 250
+    assert re.search(rf"^\| test, 20 dB quieter \| 250 \| \*\*{quiet['wer']:.2f}\*\* \|", results, re.M)
     assert "machine:" in results and "recipes/digits/run.sh" in results
 
     # a second run finds everything done and changes nothing it does not have to
@@ -50,13 +53,14 @@ def test_digits_recipe_runs_all_stages_and_is_idempotent(tmp_path):
 
 def test_results_name_the_data_relative_to_the_repository(tiny_package, tmp_path):
     """RESULTS.md is tracked: its command must not carry a path of the machine it ran on."""
-    (tmp_path / "data").mkdir()
-    (tmp_path / "data" / "test.jsonl").write_text(json.dumps(
-        {"id": "0_a_0", "audio": "0_a_0.wav", "duration": 0.5, "text": "ZERO", "speaker": "a"}) + "\n")
+    (tmp_path / "data" / "test_m20db").mkdir(parents=True)
     exp = tmp_path / "exp" / "digits"
     exp.mkdir(parents=True)
     shutil.copy(tiny_package, exp / "model.pt")
-    (exp / "test.hyp.jsonl").write_text(json.dumps({"id": "0_a_0", "text": "ZERO"}) + "\n")
+    for manifest, hyps in (("test.jsonl", "test.hyp.jsonl"), ("test_m20db/manifest.jsonl", "test_m20db.hyp.jsonl")):
+        (tmp_path / "data" / manifest).write_text(json.dumps(
+            {"id": "0_a_0", "audio": "0_a_0.wav", "duration": 0.5, "text": "ZERO", "speaker": "a"}) + "\n")
+        (exp / hyps).write_text(json.dumps({"id": "0_a_0", "text": "ZERO"}) + "\n")
     shared = REPO.parent / "shared" / "data" / "fsdd" / "recordings"  # need not exist for stage 4
     for data, cwd, shown in [(shared, None, "../shared/data/fsdd/recordings"),
                              (os.path.relpath(shared, REPO / "recipes"), REPO / "recipes", "../shared/data/fsdd/recordings"),

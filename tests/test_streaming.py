@@ -9,16 +9,19 @@ from __future__ import annotations
 import json
 
 import numpy as np
-import soundfile as sf
 import pytest
+import soundfile as sf
 import torch
+from conftest import FSDD, LIBRISPEECH, needs_shared_data, run_cli
 from torch import nn
 
 from asr.audio import audio_info, load_audio
 from asr.decode.stream import IncrementalFeatures, StreamingRecognizer
+from asr.features import LogMel
 from asr.model.acoustic import AcousticModel, AcousticModelConfig
+from asr.package import ModelPackage
+from asr.pretrained import default_model_path
 from asr.transcribe import Recognizer
-from conftest import FSDD, needs_shared_data, run_cli
 
 
 def random_model(layers: int = 2, hidden: int = 12, input_dim: int = 6, stack: int = 2) -> AcousticModel:
@@ -307,3 +310,60 @@ def test_integer_pcm_is_scaled_and_other_types_refused(tiny_package):
         stream(recognizer, (as_uint8.astype(np.float32) - 128) / 128, [1600] * 20, **options)
     with pytest.raises(TypeError, match="complex"):
         StreamingRecognizer(recognizer).accept_waveform(np.zeros(160, np.complex64))
+
+
+# ---------------------------------------------------------------------- level normalization
+def causal_level_features(logmel, cmvn, wave: np.ndarray, block_frames: int) -> torch.Tensor:
+    """Brute force: block k of the stream scaled by the 0.95 quantile (numpy's) of the mean mel
+    power of all frames up to the block's end (at most LEVEL_WINDOW of them)."""
+    mel, lengths = logmel.mel_power(torch.from_numpy(wave)[None])
+    mel = mel[0].double()
+    power = mel.mean(dim=1).numpy()
+    blocks = []
+    for start in range(0, mel.shape[0], block_frames):
+        end = min(start + block_frames, mel.shape[0])
+        level = np.quantile(power[max(0, end - IncrementalFeatures.LEVEL_WINDOW): end], 0.95)
+        blocks.append(torch.log(mel[start:end] * (0.1 / level) + logmel.log_offset))
+    feats = torch.cat(blocks).float()[None]
+    return cmvn(feats, lengths)[0]
+
+
+@needs_shared_data
+@torch.no_grad()
+def test_streamed_level_is_that_of_the_frames_heard_so_far_and_ignores_the_gain(tiny_package):
+    recognizer = Recognizer.from_file(str(tiny_package), device="cpu")
+    logmel = LogMel(normalize_level=True)
+    wave = load_audio(FSDD / "3_jackson_7.wav").numpy()
+    hiss = np.random.default_rng(0).normal(0, 3e-3, 3000).astype(np.float32)
+    wave = np.concatenate([hiss, wave, wave * 0.1])  # a quiet start, then the level changes
+    expected = causal_level_features(logmel, recognizer.cmvn, wave, block_frames=9)
+    rng = np.random.default_rng(2)
+    for gain_db in (0, -30, 10):
+        features = IncrementalFeatures(logmel, recognizer.cmvn, block_frames=9)
+        scaled, pieces, position = wave * 10 ** (gain_db / 20), [], 0
+        while position < len(wave):
+            step = int(rng.integers(1, 3000))
+            pieces.append(features.push(scaled[position: position + step]))
+            position += step
+        pieces.append(features.flush())
+        torch.testing.assert_close(torch.cat(pieces), expected, atol=2e-4, rtol=1e-4)
+
+
+@needs_shared_data
+def test_a_level_normalized_model_gives_the_same_text_at_any_level(tmp_path):
+    """-30 to +10 dB: the same words from whole-utterance and streamed decoding (the shipped
+    model's weights under level-normalized features: it was not trained with them, so the words
+    are not the spoken ones, but they must not change with the level)."""
+    package = ModelPackage.load(default_model_path())
+    package.features = {**package.features, "normalize_level": True}
+    package.save(tmp_path / "model.pt")
+    recognizer = Recognizer.from_file(str(tmp_path / "model.pt"), device="cpu")
+    wave = load_audio(next(LIBRISPEECH.rglob("*.flac"))).numpy()
+    texts = {}
+    for gain_db in (-30, -20, -10, 0, 10):
+        scaled = wave * np.float32(10 ** (gain_db / 20))
+        streamed = stream(recognizer, scaled, [1600] * (len(wave) // 1600 + 1))
+        texts[gain_db] = (recognizer.decode_waveforms([torch.from_numpy(scaled)])[0],
+                          " ".join(segment.text for segment in streamed))
+    assert len(texts[0][0].split()) >= 5 and len(texts[0][1].split()) >= 5
+    assert all(pair == texts[0] for pair in texts.values()), texts

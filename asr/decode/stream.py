@@ -38,6 +38,7 @@ import torch
 
 from asr import SAMPLE_RATE
 from asr.decode.alignment import Word
+from asr.features import level_gains
 from asr.transcribe import Recognizer
 
 
@@ -49,7 +50,14 @@ class IncrementalFeatures:
     into pieces; `push(samples)` returns the frames completed by those samples [n, n_mels],
     `flush()` the frames of the last, partial block. Their concatenation equals LogMel + CMVN
     over the whole waveform. Samples no later block needs are dropped (bounded memory).
+
+    With the LogMel's level normalization, a block is scaled by the gain of the frames heard so
+    far (the last LEVEL_WINDOW of them, this block's included) instead of the whole utterance's,
+    which is not known yet: the same quantile, so the features still do not depend on the input
+    level, though they differ from the full utterance's until the stream has been loud once.
     """
+
+    LEVEL_WINDOW = 3000  # frames (30 s) whose powers set a stream's level
 
     def __init__(self, logmel: torch.nn.Module, cmvn: torch.nn.Module, block_frames: int,
                  device: torch.device | str = "cpu"):
@@ -58,6 +66,7 @@ class IncrementalFeatures:
         self.sample_offset = 0  # stream index of samples[0]
         self.num_samples = 0  # received so far
         self.blocks_done = 0
+        self.frame_powers = torch.zeros(0, device=device)  # mean mel power of the last frames (level)
 
     def push(self, samples: np.ndarray) -> torch.Tensor:
         self.samples = np.concatenate([self.samples, np.asarray(samples, dtype=np.float32)])
@@ -82,8 +91,12 @@ class IncrementalFeatures:
             else:
                 break
             wave = torch.from_numpy(np.ascontiguousarray(piece)).to(self.device)[None]
-            feats, lengths = self.logmel(wave, torch.tensor([wave.shape[1]], device=wave.device))
-            out.append(self.cmvn(feats, lengths)[0])
+            mel, lengths = self.logmel.mel_power(wave, torch.tensor([wave.shape[1]], device=wave.device))
+            gains = None
+            if self.logmel.normalize_level:
+                self.frame_powers = torch.cat([self.frame_powers, mel[0].mean(dim=1)])[-self.LEVEL_WINDOW:]
+                gains = level_gains(self.frame_powers[None], torch.tensor([len(self.frame_powers)], device=mel.device))
+            out.append(self.cmvn(self.logmel.log(mel, lengths, gains), lengths)[0])
             self.blocks_done += 1
             keep_from = self.blocks_done * self.block_frames * hop  # the next block's first sample
             if keep_from > self.sample_offset:

@@ -22,7 +22,14 @@ from asr.data.mix import WeightedCorpusSampler, check_weight, draw_epoch, parse_
 from asr.data.sampler import FRAMES_PER_SECOND, DurationBucketSampler, make_batches
 from asr.decode.greedy import ctc_greedy_search
 from asr.errors import AsrError
-from asr.features import GlobalCMVN, LogMel, SpecAugment, load_cmvn_stats, save_cmvn_stats
+from asr.features import (
+    GlobalCMVN,
+    LogMel,
+    SpecAugment,
+    check_cmvn_features,
+    load_cmvn_stats,
+    save_cmvn_stats,
+)
 from asr.model.acoustic import AcousticModel, AcousticModelConfig
 from asr.package import ModelPackage
 from asr.plural import plural
@@ -59,7 +66,7 @@ class AcousticTrainer(Trainer):
                          if dev_manifest else [])
 
         feat = config.features
-        self.feature_args = {"n_mels": feat.n_mels, "win_ms": feat.win_ms, "hop_ms": feat.hop_ms}
+        self.feature_args = feat.logmel_args()
         self.logmel = LogMel(**self.feature_args).to(self.device)
         self.cmvn = self._cmvn(cmvn).to(self.device)
         aug = config.specaugment
@@ -95,6 +102,7 @@ class AcousticTrainer(Trainer):
         if self.dist.is_main and not path.exists():
             if source:
                 stats = load_cmvn_stats(source)
+                check_cmvn_features(stats, self.feature_args, source)
                 mean, std = stats["mean"], stats["std"]
             else:
                 limit = self.config.features.cmvn_max_utterances
@@ -106,9 +114,10 @@ class AcousticTrainer(Trainer):
                 mean, std = cmvn_from_utterances(utts, self.logmel, limit, self.run.seed,
                                                  self.config.data.num_workers, self.device)
                 log.info("CMVN statistics from %s", plural(min(len(utts), limit), "utterance"))
-            save_cmvn_stats(mean, std, path)
+            save_cmvn_stats(mean, std, path, self.feature_args)
         self.dist.barrier()
         stats = load_cmvn_stats(path)
+        check_cmvn_features(stats, self.feature_args, str(path))  # e.g. an experiment begun before the setting
         return GlobalCMVN(stats["mean"], stats["std"])
 
     def describe(self) -> str:

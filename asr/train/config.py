@@ -20,7 +20,16 @@ class FeaturesSection:
     n_mels: int = 80
     win_ms: float = 25.0
     hop_ms: float = 10.0
+    # scale each utterance's mel powers to one level before the log (asr.features.level_gains), so
+    # that the model hears speech the same at any recording level; false: the features of models
+    # trained before it existed
+    normalize_level: bool = True
     cmvn_max_utterances: int = 2000  # CMVN statistics from at most this many training utterances
+
+    def logmel_args(self) -> dict:
+        """The LogMel keyword arguments these settings stand for (kept in model packages)."""
+        return {"n_mels": self.n_mels, "win_ms": self.win_ms, "hop_ms": self.hop_ms,
+                "normalize_level": self.normalize_level}
 
 
 @dataclass

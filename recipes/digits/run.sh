@@ -15,8 +15,8 @@
 #   0  get the data: download the dataset's GitHub archive (or use --data)
 #   1  manifests: test = index 0-4, train = 5-49 minus 20 files per speaker held out as dev
 #   2  train the acoustic model (resumes a killed run)
-#   3  decode the test split (greedy CTC)
-#   4  score and write RESULTS.md
+#   3  decode the test split (greedy CTC), and the same recordings 20 dB quieter (level check)
+#   4  score both and write RESULTS.md
 set -euo pipefail
 
 recipe_dir="$(cd "$(dirname "$0")" && pwd)"
@@ -94,16 +94,28 @@ if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
     asr decode --model "$exp/model.pt" --manifest data/test.jsonl --out "$exp/test.hyp.jsonl" --device "$device"
     echo $((SECONDS - start)) > "$exp/decode_wall_seconds"
   fi
+  # a quiet speaker: the test recordings at -20 dB (16-bit, as a quiet recording is) must be
+  # recognized as well as at their own level (features.normalize_level)
+  if [ -s "$exp/test_m20db.hyp.jsonl" ] && [ "$exp/test_m20db.hyp.jsonl" -nt "$exp/model.pt" ]; then
+    log "stage 3: $exp/test_m20db.hyp.jsonl is up to date"
+  else
+    log "stage 3: decoding the test split 20 dB quieter"
+    python "$repo_dir/tools/scale_audio.py" --manifest data/test.jsonl --gain-db -20 --out data/test_m20db
+    asr decode --model "$exp/model.pt" --manifest data/test_m20db/manifest.jsonl --out "$exp/test_m20db.hyp.jsonl" \
+      --device "$device"
+  fi
 fi
 
 if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
   log "stage 4: scoring"
   asr score data/test.jsonl "$exp/test.hyp.jsonl" --json "$exp/test.score.json" --worst 5
+  asr score data/test_m20db/manifest.jsonl "$exp/test_m20db.hyp.jsonl" --json "$exp/test_m20db.score.json" --worst 5
   timings=()
   [ -s "$exp/train_wall_seconds" ] && timings+=(--timing "train=$(cat "$exp/train_wall_seconds")")
   [ -s "$exp/decode_wall_seconds" ] && timings+=(--timing "decode=$(cat "$exp/decode_wall_seconds")")
   asr results --out "$results" --title "Free Spoken Digit Dataset (recipes/digits)" \
     --model "$exp/model.pt" --score "test=$exp/test.score.json" \
+    --score "test, 20 dB quieter=$exp/test_m20db.score.json" \
     --decoding "greedy CTC, no language model" "${timings[@]}" \
     --command "recipes/digits/run.sh${data_shown:+ --data $data_shown}${overrides:+ --overrides \"$overrides\"}"
   log "stage 4: wrote $results"

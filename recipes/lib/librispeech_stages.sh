@@ -290,7 +290,10 @@ if stage_on 2; then
   if up_to_date "$cmvn" "$train_manifest"; then
     log "stage 2: $cmvn is up to date: skipped"
   else
-    run asr cmvn --manifest "$train_manifest" --out "$cmvn"
+    # the AM's config and overrides say how features are made (features.normalize_level, n_mels)
+    read -ra _override_args <<< "$overrides"  # split on blanks, no globbing of [..]
+    run asr cmvn --manifest "$train_manifest" --out "$cmvn" --config "$config" \
+      ${_override_args[@]+"${_override_args[@]}"}
   fi
   if up_to_date "$tokens" "$train_manifest"; then
     log "stage 2: $tokens is up to date: skipped"
