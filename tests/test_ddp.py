@@ -15,7 +15,7 @@ from asr.config import load_config
 from asr.data.dataset import SpeechDataset, collate
 from asr.features import save_cmvn_stats
 from asr.train.am import AcousticTrainer
-from asr.train.config import AcousticTrainConfig
+from asr.train.config import AcousticTrainConfig, FeaturesSection
 from conftest import FSDD, needs_shared_data
 from test_training import WORDS
 
@@ -39,7 +39,7 @@ def _write_inputs(folder):
             f.write(json.dumps({"id": file.stem, "audio": str(file), "duration": audio_info(file)[0],
                                 "text": WORDS[int(file.name[0])], "speaker": "s"}) + "\n")
     cmvn = folder / "cmvn.pt"
-    save_cmvn_stats(torch.full((80,), -8.0), torch.full((80,), 3.0), cmvn)
+    save_cmvn_stats(torch.full((80,), -8.0), torch.full((80,), 3.0), cmvn, FeaturesSection().logmel_args())
     return manifest, cmvn
 
 

@@ -13,7 +13,7 @@ import torch
 from asr import SAMPLE_RATE
 from asr.audio import load_audio, resample
 from asr.data.manifest import Utterance
-from asr.errors import AudioError
+from asr.errors import AsrError, AudioError
 from asr.text import Tokenizer, normalize_text
 
 log = logging.getLogger("asr.data")
@@ -39,17 +39,39 @@ class Example:
     tokens: torch.Tensor  # [L] int64
 
 
+def record_at_level(wave: torch.Tensor, gain: float) -> torch.Tensor:
+    """`wave` [N] as a 16-bit recording `gain` times as loud would hold it: scaled, clipped at
+    full scale and rounded to the int16 grid."""
+    return torch.round(torch.clamp(wave * gain, -1.0, 32767 / 32768) * 32768) / 32768
+
+
 class SpeechDataset(torch.utils.data.Dataset):
     """Loads utterance audio and encodes its transcript. A file that cannot be read, or text
     the tokenizer cannot encode, gives a `LoadFailure` (and a log warning) so that the batch
     goes on without it."""
 
     def __init__(self, utterances: Sequence[Utterance], tokenizer: Tokenizer | None = None,
-                 speed_factors: Sequence[float] = (), seed: int = 0, epoch: int = 0):
+                 speed_factors: Sequence[float] = (), seed: int = 0, epoch: int = 0,
+                 level_prob: float = 0.0, level_gain_db: Sequence[float] = (-40.0, 10.0)):
         self.utterances = list(utterances)
         self.tokenizer = tokenizer
         self.speed_factors = tuple(speed_factors)
         self.seed, self.epoch = seed, epoch
+        if not 0.0 <= level_prob <= 1.0:
+            raise AsrError(f"data.level_prob must be within [0, 1], got {level_prob}")
+        if len(level_gain_db) != 2 or level_gain_db[0] > level_gain_db[1]:
+            raise AsrError(f"data.level_gain_db must be [lowest, highest] in dB, got {list(level_gain_db)}")
+        self.level_prob, self.level_gain_db = level_prob, tuple(level_gain_db)
+
+    def _level_gain(self, index: int) -> float | None:
+        """The gain (linear) utterance `index` is recorded at in this epoch, or None; like the
+        speed factor a function of (seed, epoch, index) alone."""
+        if not self.level_prob:
+            return None
+        rng = random.Random(f"{self.seed}-{self.epoch}-{index}-level")
+        if rng.random() >= self.level_prob:
+            return None
+        return 10 ** (rng.uniform(*self.level_gain_db) / 20)
 
     def _speed(self, index: int) -> float:
         """The speed factor of utterance `index` in this epoch: random, but a function of
@@ -69,6 +91,9 @@ class SpeechDataset(torch.utils.data.Dataset):
             speed = self._speed(index)
             if speed != 1.0:
                 wave = speed_perturb(wave, speed)
+            gain = self._level_gain(index)
+            if gain is not None:
+                wave = record_at_level(wave, gain)
         except AudioError as err:
             log.warning("skipping utterance %s: %s", utt.id, err)
             return LoadFailure(index, str(err))

@@ -137,8 +137,9 @@ class AcousticTrainer(Trainer):
             log.info("epoch %d draws %s", self.epoch + 1, ", ".join(
                 f"{plural(n, 'utterance')} ({frames / FRAMES_PER_SECOND / 3600:.2f} h) from {c.manifest}"
                 for c, (n, frames) in zip(self.corpora, self.sampler.epoch_mix())))
-        dataset = SpeechDataset(self.train_utts, self.tokenizer, self.config.data.speed_perturb,
-                                seed=self.run.seed, epoch=self.epoch)
+        data = self.config.data
+        dataset = SpeechDataset(self.train_utts, self.tokenizer, data.speed_perturb, seed=self.run.seed,
+                                epoch=self.epoch, level_prob=data.level_prob, level_gain_db=data.level_gain_db)
         return make_loader(dataset, batches, collate, self.config.data.num_workers, self.device.type == "cuda")
 
     def _features(self, batch: Batch, train: bool) -> tuple[torch.Tensor, torch.Tensor]:

@@ -75,6 +75,12 @@ class DataSection:
     max_duration: float = 30.0  # longer training utterances are skipped (seconds)
     num_workers: int = 2  # DataLoader worker processes for audio loading
     speed_perturb: list[float] = field(default_factory=list)  # e.g. [0.9, 1.0, 1.1]: one drawn per utterance and epoch
+    # recordings at other levels: with probability level_prob an utterance (per epoch) is scaled by
+    # a gain drawn uniformly from level_gain_db and rounded to 16 bits, clipped at full scale, as a
+    # quieter or louder recording would be (with features.normalize_level the gain itself cancels,
+    # what is left is the rounding noise and clipping that come with it)
+    level_prob: float = 0.0
+    level_gain_db: list[float] = field(default_factory=lambda: [-40.0, 10.0])  # [lowest, highest]
 
 
 @dataclass
