@@ -83,6 +83,27 @@ def level_gains(frame_power: torch.Tensor, lengths: torch.Tensor) -> torch.Tenso
     return LEVEL_TARGET / torch.clamp(torch.nan_to_num(level, nan=MIN_LEVEL), min=MIN_LEVEL)
 
 
+LEVEL_WINDOW = 3000  # frames (30 s): a stream's level comes from its last LEVEL_WINDOW frames
+
+
+def causal_level_gains(frame_power: torch.Tensor, lengths: torch.Tensor, block: int) -> torch.Tensor:
+    """Gains [B, T] as streaming computes them: the frames of block k ([k*block, (k+1)*block)) get
+    the `level_gains` of the frames heard by the end of that block (the last LEVEL_WINDOW of them).
+    frame_power [B, T] (mean mel power of each frame), lengths [B] in frames. Training a streaming
+    model with these lets it hear what `asr stream` will give it at the start of a stream."""
+    batch, total = frame_power.shape
+    index = torch.arange(total, device=frame_power.device)[None, :]
+    gains = torch.empty_like(frame_power)
+    for start in range(0, total, block):
+        end = min(start + block, total)
+        heard = torch.clamp(lengths, max=end)[:, None]  # frames of each utterance heard by then
+        valid = (index[:, :end] < heard) & (index[:, :end] >= heard - LEVEL_WINDOW)
+        level = torch.nanquantile(frame_power[:, :end].masked_fill(~valid, float("nan")), LEVEL_QUANTILE, dim=1)
+        level = torch.clamp(torch.nan_to_num(level, nan=MIN_LEVEL), min=MIN_LEVEL)
+        gains[:, start:end] = (LEVEL_TARGET / level)[:, None]
+    return gains
+
+
 class LogMel(nn.Module):
     """Log mel power spectrogram: 25 ms Hann window, 10 ms hop, 80 bins by default.
 
@@ -120,9 +141,15 @@ class LogMel(nn.Module):
     def num_frames(self, num_samples: torch.Tensor | int):
         return frame_count(num_samples, self.win_length, self.hop_length)
 
-    def forward(self, waveforms: torch.Tensor, lengths: torch.Tensor | None = None):
+    def forward(self, waveforms: torch.Tensor, lengths: torch.Tensor | None = None, causal_block: int | None = None):
+        """causal_block: with level normalization, gains as a stream computes them in blocks of
+        this many frames (`causal_level_gains`) instead of each whole utterance's."""
         mel, frame_lengths = self.mel_power(waveforms, lengths)
-        gains = level_gains(mel.mean(dim=2), frame_lengths) if self.normalize_level else None
+        gains = None
+        if self.normalize_level:
+            power = mel.mean(dim=2)
+            gains = (causal_level_gains(power, frame_lengths, causal_block) if causal_block
+                     else level_gains(power, frame_lengths))
         return self.log(mel, frame_lengths, gains), frame_lengths
 
     def mel_power(self, waveforms: torch.Tensor, lengths: torch.Tensor | None = None):
@@ -147,8 +174,8 @@ class LogMel(nn.Module):
     def log(self, mel: torch.Tensor, frame_lengths: torch.Tensor, gains: torch.Tensor | None = None) -> torch.Tensor:
         """Log features [B, T, n_mels] of mel powers [B, T, n_mels] scaled by gains [B] (if any);
         zero past each length."""
-        if gains is not None:
-            mel = mel * gains[:, None, None]
+        if gains is not None:  # [B] per utterance, or [B, T] per frame
+            mel = mel * (gains[:, None, None] if gains.dim() == 1 else gains[:, :, None])
         feats = torch.log(mel + self.log_offset)
         mask = torch.arange(feats.shape[1], device=feats.device)[None, :] < frame_lengths[:, None]
         return feats * mask[:, :, None]

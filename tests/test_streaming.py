@@ -367,3 +367,27 @@ def test_a_level_normalized_model_gives_the_same_text_at_any_level(tmp_path):
                           " ".join(segment.text for segment in streamed))
     assert len(texts[0][0].split()) >= 5 and len(texts[0][1].split()) >= 5
     assert all(pair == texts[0] for pair in texts.values()), texts
+
+
+@needs_shared_data
+@torch.no_grad()
+def test_training_with_causal_gains_sees_the_features_a_stream_computes(tiny_package):
+    """LogMel(..., causal_block) over a padded batch (what chunked training batches get) equals
+    IncrementalFeatures fed each utterance (what asr stream computes)."""
+    recognizer = Recognizer.from_file(str(tiny_package), device="cpu")
+    logmel = LogMel(normalize_level=True)
+    hiss = np.random.default_rng(1).normal(0, 3e-3, 4000).astype(np.float32)
+    waves = [np.concatenate([hiss, load_audio(FSDD / "3_jackson_7.wav").numpy()]),
+             load_audio(FSDD / "8_george_12.wav").numpy() * 0.05]
+    lengths = torch.tensor([len(w) for w in waves])
+    batch = torch.zeros(2, int(lengths.max()))
+    for i, w in enumerate(waves):
+        batch[i, : len(w)] = torch.from_numpy(w)
+    feats, frame_lengths = logmel(batch, lengths, causal_block=12)
+    feats = recognizer.cmvn(feats, frame_lengths)
+    for i, w in enumerate(waves):
+        features = IncrementalFeatures(logmel, recognizer.cmvn, block_frames=12)
+        streamed = torch.cat([features.push(w), features.flush()])
+        torch.testing.assert_close(feats[i, : frame_lengths[i]], streamed, atol=1e-4, rtol=1e-4)
+    whole = recognizer.cmvn(*logmel(batch, lengths))
+    assert not torch.allclose(whole[0, :30], feats[0, :30], atol=1e-2)  # the hiss is scaled differently

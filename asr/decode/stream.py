@@ -38,7 +38,7 @@ import torch
 
 from asr import SAMPLE_RATE
 from asr.decode.alignment import Word
-from asr.features import level_gains
+from asr.features import LEVEL_WINDOW, level_gains
 from asr.transcribe import Recognizer
 
 
@@ -57,7 +57,7 @@ class IncrementalFeatures:
     level, though they differ from the full utterance's until the stream has been loud once.
     """
 
-    LEVEL_WINDOW = 3000  # frames (30 s) whose powers set a stream's level
+    LEVEL_WINDOW = LEVEL_WINDOW
 
     def __init__(self, logmel: torch.nn.Module, cmvn: torch.nn.Module, block_frames: int,
                  device: torch.device | str = "cpu"):

@@ -142,7 +142,7 @@ class AcousticTrainer(Trainer):
                                 epoch=self.epoch, level_prob=data.level_prob, level_gain_db=data.level_gain_db)
         return make_loader(dataset, batches, collate, self.config.data.num_workers, self.device.type == "cuda")
 
-    def _features(self, batch: Batch, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    def _features(self, batch: Batch, train: bool, causal_block: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """(features [B, T, n_mels] on the training device, frame lengths [B] on the CPU).
 
         The lengths are counted on the host from the sample counts: packing the sequences needs
@@ -150,7 +150,7 @@ class AcousticTrainer(Trainer):
         waves = batch.waveforms.to(self.device, non_blocking=True)
         lengths = batch.waveform_lengths.to(self.device, non_blocking=True)
         with torch.no_grad():
-            feats, device_lengths = self.logmel(waves, lengths)
+            feats, device_lengths = self.logmel(waves, lengths, causal_block)
             feats = self.cmvn(feats, device_lengths)
             if train and self.specaug is not None:
                 feats = self.specaug(feats, device_lengths)
@@ -159,9 +159,11 @@ class AcousticTrainer(Trainer):
     def _ctc_loss(self, model: torch.nn.Module, batch: Batch, train: bool, chunking: dict | None = None):
         """chunking: {"chunk": C, "right_context": R} for chunked mode; in training drawn per step
         (streaming.chunk_prob), so that one model serves full-utterance and streaming recognition."""
-        feats, frame_lengths = self._features(batch, train)
         if train:
             chunking = self._draw_chunking()
+        # a chunked (streaming) batch hears the level as a stream would: from the frames so far
+        causal_block = chunking["chunk"] * self.model_config.stack if chunking else None
+        feats, frame_lengths = self._features(batch, train, causal_block)
         with self.autocast():
             log_probs, out_lengths = model(feats, frame_lengths, **(chunking or {}))
         return self.ctc_loss(log_probs, frame_lengths, batch), log_probs, out_lengths
