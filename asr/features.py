@@ -91,7 +91,7 @@ def causal_level_gains(frame_power: torch.Tensor, lengths: torch.Tensor, block: 
     the `level_gains` of the frames heard by the end of that block (the last LEVEL_WINDOW of them).
     frame_power [B, T] (mean mel power of each frame), lengths [B] in frames. Training a streaming
     model with these lets it hear what `asr stream` will give it at the start of a stream."""
-    batch, total = frame_power.shape
+    total = frame_power.shape[1]
     index = torch.arange(total, device=frame_power.device)[None, :]
     gains = torch.empty_like(frame_power)
     for start in range(0, total, block):
