@@ -16,6 +16,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -411,8 +412,11 @@ def test_workers_share_the_port_each_serves_and_all_stop_together(recognizer):
             await wait_until_up(client, url)
 
     try:
-        asyncio.run(up())
-        workers = children_of(server.pid)
+        asyncio.run(up())  # the first worker answers; the parent forks the second once it is ready
+        for _ in range(600):
+            if len(workers := children_of(server.pid)) == 2:
+                break
+            time.sleep(0.1)
         assert len(workers) == 2
         answers = {}
         for paused, running in (workers, workers[::-1]):
