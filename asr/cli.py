@@ -529,11 +529,10 @@ def cmd_train_lm(args) -> int:
 
 
 def cmd_cmvn(args) -> int:
+    from asr.config import find_config, load_config
     from asr.data.manifest import read_manifest
     from asr.features import LogMel, save_cmvn_stats
     from asr.train.cmvn import cmvn_from_utterances
-
-    from asr.config import find_config, load_config
     from asr.train.config import AcousticTrainConfig
 
     config = load_config(AcousticTrainConfig, args.config and find_config(args.config, "am"), args.overrides)

@@ -75,10 +75,14 @@ LEVEL_TARGET = 0.1
 MIN_LEVEL = 1e-10  # digital silence (and anything under -100 dB) is not amplified past this
 
 
-def level_gains(frame_power: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+def level_gains(frame_power: torch.Tensor, lengths: torch.Tensor, first: torch.Tensor | None = None) -> torch.Tensor:
     """Gains [B] that bring each utterance's loud frames to LEVEL_TARGET, from frame_power [B, T]
-    (mean mel power of each frame) and lengths [B] in frames (frames past a length ignored)."""
-    valid = torch.arange(frame_power.shape[1], device=frame_power.device)[None, :] < lengths[:, None]
+    (mean mel power of each frame), lengths [B] in frames (frames past a length ignored) and, if
+    given, first [B] (frames before it ignored)."""
+    index = torch.arange(frame_power.shape[1], device=frame_power.device)[None, :]
+    valid = index < lengths[:, None]
+    if first is not None:
+        valid &= index >= first[:, None]
     level = torch.nanquantile(frame_power.masked_fill(~valid, float("nan")), LEVEL_QUANTILE, dim=1)
     return LEVEL_TARGET / torch.clamp(torch.nan_to_num(level, nan=MIN_LEVEL), min=MIN_LEVEL)
 
@@ -91,16 +95,11 @@ def causal_level_gains(frame_power: torch.Tensor, lengths: torch.Tensor, block: 
     the `level_gains` of the frames heard by the end of that block (the last LEVEL_WINDOW of them).
     frame_power [B, T] (mean mel power of each frame), lengths [B] in frames. Training a streaming
     model with these lets it hear what `asr stream` will give it at the start of a stream."""
-    total = frame_power.shape[1]
-    index = torch.arange(total, device=frame_power.device)[None, :]
     gains = torch.empty_like(frame_power)
-    for start in range(0, total, block):
-        end = min(start + block, total)
-        heard = torch.clamp(lengths, max=end)[:, None]  # frames of each utterance heard by then
-        valid = (index[:, :end] < heard) & (index[:, :end] >= heard - LEVEL_WINDOW)
-        level = torch.nanquantile(frame_power[:, :end].masked_fill(~valid, float("nan")), LEVEL_QUANTILE, dim=1)
-        level = torch.clamp(torch.nan_to_num(level, nan=MIN_LEVEL), min=MIN_LEVEL)
-        gains[:, start:end] = (LEVEL_TARGET / level)[:, None]
+    for start in range(0, frame_power.shape[1], block):
+        end = min(start + block, frame_power.shape[1])
+        heard = torch.clamp(lengths, max=end)  # frames of each utterance heard by then
+        gains[:, start:end] = level_gains(frame_power[:, :end], heard, heard - LEVEL_WINDOW)[:, None]
     return gains
 
 

@@ -17,6 +17,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -389,7 +390,7 @@ def test_asr_serve_command_stops_cleanly_on_sigterm():
 
 
 def children_of(pid: int) -> list[int]:
-    return [int(child) for child in open(f"/proc/{pid}/task/{pid}/children").read().split()]
+    return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
 
 
 def test_workers_share_the_port_each_serves_and_all_stop_together(recognizer):

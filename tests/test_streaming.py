@@ -17,7 +17,7 @@ from torch import nn
 
 from asr.audio import audio_info, load_audio
 from asr.decode.stream import IncrementalFeatures, StreamingRecognizer
-from asr.features import LogMel
+from asr.features import LEVEL_WINDOW, LogMel
 from asr.model.acoustic import AcousticModel, AcousticModelConfig
 from asr.package import ModelPackage
 from asr.pretrained import default_model_path
@@ -322,7 +322,7 @@ def causal_level_features(logmel, cmvn, wave: np.ndarray, block_frames: int) -> 
     blocks = []
     for start in range(0, mel.shape[0], block_frames):
         end = min(start + block_frames, mel.shape[0])
-        level = np.quantile(power[max(0, end - IncrementalFeatures.LEVEL_WINDOW): end], 0.95)
+        level = np.quantile(power[max(0, end - LEVEL_WINDOW): end], 0.95)
         blocks.append(torch.log(mel[start:end] * (0.1 / level) + logmel.log_offset))
     feats = torch.cat(blocks).float()[None]
     return cmvn(feats, lengths)[0]

@@ -57,8 +57,6 @@ class IncrementalFeatures:
     level, though they differ from the full utterance's until the stream has been loud once.
     """
 
-    LEVEL_WINDOW = LEVEL_WINDOW
-
     def __init__(self, logmel: torch.nn.Module, cmvn: torch.nn.Module, block_frames: int,
                  device: torch.device | str = "cpu"):
         self.logmel, self.cmvn, self.block_frames, self.device = logmel, cmvn, block_frames, device
@@ -94,7 +92,7 @@ class IncrementalFeatures:
             mel, lengths = self.logmel.mel_power(wave, torch.tensor([wave.shape[1]], device=wave.device))
             gains = None
             if self.logmel.normalize_level:
-                self.frame_powers = torch.cat([self.frame_powers, mel[0].mean(dim=1)])[-self.LEVEL_WINDOW:]
+                self.frame_powers = torch.cat([self.frame_powers, mel[0].mean(dim=1)])[-LEVEL_WINDOW:]
                 gains = level_gains(self.frame_powers[None], torch.tensor([len(self.frame_powers)], device=mel.device))
             out.append(self.cmvn(self.logmel.log(mel, lengths, gains), lengths)[0])
             self.blocks_done += 1
