@@ -61,6 +61,19 @@ def _train_steps(rank: int, world_size: int, port: int, folder: str, out: str) -
     trainer.dist.close()
 
 
+def _assert_same_update(ddp: torch.Tensor, single: torch.Tensor, name: str) -> None:
+    """DDP's weights equal one process's up to summation-order noise.
+
+    Adam's first steps move each weight by about lr * g / |g|, so where a gradient is nearly 0
+    that noise is amplified: a single weight of 30,720 was seen 1.1e-4 apart (AMD EPYC, gloo).
+    A wrongly weighted rank (a mean per rank) moves most weights by 1e-2 to 4e-2 (lr 1e-2), so
+    the bound on every weight is 1e-3 and the mean difference must stay below 1e-5.
+    """
+    difference = (ddp - single).abs()
+    assert difference.max() < 1e-3, f"{name}: max difference {difference.max():.2e}"
+    assert difference.mean() < 1e-5, f"{name}: mean difference {difference.mean():.2e}"
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -83,10 +96,7 @@ def test_two_process_ddp_step_equals_one_process_on_the_global_batch(tmp_path):
     init = AcousticModel(AcousticModelConfig(num_layers=2, hidden_size=32, dropout=0.0)).state_dict()
     for name, value in one["weights"].items():
         assert (value - init[name]).abs().max() > 1e-3, name
-        # Adam's first steps move each weight by about lr * g / |g|, so where a gradient is
-        # nearly 0, summation-order noise moves it by up to ~1e-5 here; a wrongly weighted rank
-        # (a mean per rank) moves most weights by 1e-2 to 4e-2 (lr 1e-2)
-        torch.testing.assert_close(two["weights"][name], value, rtol=0, atol=1e-4, msg=name)
+        _assert_same_update(two["weights"][name], value, name)
     assert all(loss is not None for loss in one["losses"] + two["losses"])
 
 
@@ -129,4 +139,4 @@ def test_two_process_ddp_lm_step_weights_ranks_by_tokens(tmp_path):
     mp.spawn(_lm_train_steps, args=(2, _free_port(), str(tmp_path), str(ddp)), nprocs=2)
     one, two = torch.load(single), torch.load(ddp)
     for name, value in one.items():
-        torch.testing.assert_close(two[name], value, rtol=0, atol=1e-4, msg=name)
+        _assert_same_update(two[name], value, name)

@@ -65,7 +65,14 @@ class DistributedContext:
         return float(self.world_size * count) / total
 
     def close(self) -> None:
+        """Leave the process group once every rank has reached here.
+
+        Without the barrier a rank that finishes first tears down its gloo connections while a
+        peer still reads from them, and the peer can abort ("terminate called without an active
+        exception"); seen in CI on the 2-process tests.
+        """
         if self.enabled and dist.is_initialized():
+            dist.barrier()
             dist.destroy_process_group()
 
     def device(self, requested: str) -> torch.device:
