@@ -64,3 +64,35 @@ def test_existing_run_needs_resume_flag(tmp_path):
     assert subprocess.run(cmd, env=env, capture_output=True, timeout=300).returncode == 0
     again = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert again.returncode == 1 and "--resume" in again.stderr and "Traceback" not in again.stderr
+
+
+@needs_shared_data
+def test_model_init_starts_from_a_package_and_refuses_another_shape(tmp_path):
+    import pytest
+    import torch
+
+    from asr.errors import AsrError
+    from asr.features import save_cmvn_stats
+    from asr.train.config import FeaturesSection
+
+    shipped = REPO / "asr" / "pretrained" / "model.pt"
+    manifest = write_manifest(tmp_path / "train.jsonl", sorted(FSDD.glob("*_lucas_10.wav")))
+    cmvn = tmp_path / "cmvn.pt"
+    save_cmvn_stats(torch.zeros(80), torch.ones(80), cmvn, FeaturesSection().logmel_args())
+    same = ["model.num_layers=4", "model.hidden_size=256", "data.num_workers=0", "run.threads=1",
+            f"model.init={shipped}"]
+    trainer = AcousticTrainer(load_config(AcousticTrainConfig, None, same), str(manifest), None,
+                              str(tmp_path / "exp"), cmvn=str(cmvn))
+    package = ModelPackage.load(shipped)
+    for name, value in trainer.model.state_dict().items():
+        assert torch.equal(value, package.state_dict[name]), name
+
+    # a random start differs (the check above is not vacuous)
+    fresh = AcousticTrainer(load_config(AcousticTrainConfig, None, same[:-1]), str(manifest), None,
+                            str(tmp_path / "exp_fresh"), cmvn=str(cmvn))
+    assert not torch.equal(fresh.model.state_dict()["output.weight"], package.state_dict["output.weight"])
+
+    other = ["model.num_layers=2", "model.hidden_size=256", "data.num_workers=0", f"model.init={shipped}"]
+    with pytest.raises(AsrError, match="model.init=.*differs"):
+        AcousticTrainer(load_config(AcousticTrainConfig, None, other), str(manifest), None,
+                        str(tmp_path / "exp_other"), cmvn=str(cmvn))

@@ -77,7 +77,10 @@ class AcousticTrainer(Trainer):
         self.model_config = AcousticModelConfig(
             input_dim=feat.n_mels, stack=m.stack, num_layers=m.num_layers, hidden_size=m.hidden_size,
             dropout=m.dropout, vocab_size=self.tokenizer.vocab_size)
-        self.setup_model(AcousticModel(self.model_config))
+        model = AcousticModel(self.model_config)
+        if m.init and not self.resume:
+            self._initialize(model, m.init)
+        self.setup_model(model)
         self.setup_optimization([u.duration * FRAMES_PER_SECOND for u in self.train_utts],
                                 config.data.max_frames, config.data.max_batch_size, config.optim)
 
@@ -94,6 +97,20 @@ class AcousticTrainer(Trainer):
         hours = sum(u.duration for u in kept) / 3600
         log.info("%s set: %s, %.2f hours (%s)", name, plural(len(kept), "utterance"), hours, path)
         return kept
+
+    def _initialize(self, model: AcousticModel, source: str) -> None:
+        """Start from the acoustic weights of package `source` (model.init): AsrError when its
+        layers or token set differ from this run's."""
+        package = ModelPackage.load(source)
+        if package.tokenizer.to_dict() != self.tokenizer.to_dict():
+            raise AsrError(f"model.init={source}: its token set differs from this run's (--tokenizer)")
+        shape = ("input_dim", "stack", "num_layers", "hidden_size")  # dropout may differ
+        theirs, ours = ({k: getattr(c, k) for k in shape} for c in (package.model_config, self.model_config))
+        if theirs != ours:
+            raise AsrError(f"model.init={source}: its model {theirs} differs from this run's {ours}; "
+                           "set model.* to match")
+        model.load_state_dict(package.state_dict)
+        log.info("acoustic weights from %s (model.init)", source)
 
     def _cmvn(self, source: str | None) -> GlobalCMVN:
         """CMVN statistics from `source` or from (a random subset of) the training set, kept in

@@ -13,6 +13,10 @@ class ModelSection:
     num_layers: int = 5  # bidirectional LSTM layers
     hidden_size: int = 320  # LSTM units per direction
     dropout: float = 0.2  # between LSTM layers and before the output layer
+    # a model package (EXP/model.pt, asr/pretrained/model.pt) whose acoustic weights start the run
+    # instead of random ones: fine-tuning. Its layers and token set must match these; a resumed
+    # run continues from its checkpoint instead.
+    init: str = ""
 
 
 @dataclass
