@@ -96,3 +96,36 @@ def test_model_init_starts_from_a_package_and_refuses_another_shape(tmp_path):
     with pytest.raises(AsrError, match="model.init=.*differs"):
         AcousticTrainer(load_config(AcousticTrainConfig, None, other), str(manifest), None,
                         str(tmp_path / "exp_other"), cmvn=str(cmvn))
+
+
+@needs_shared_data
+def test_cpu_amp_runs_the_lstm_in_bfloat16_with_float32_weights_and_loss(tmp_path):
+    """run.cpu_amp: the BiLSTM computes in bfloat16 on the CPU, the loss and gradients stay close
+    to float32's (and are not identical: autocast is really on), the weights stay float32."""
+    import torch
+
+    from asr.data.dataset import SpeechDataset, collate
+
+    files = [FSDD / f"{d}_george_10.wav" for d in range(4)]
+    manifest = write_manifest(tmp_path / "train.jsonl", files)
+    results = {}
+    for cpu_amp in (False, True):
+        config = load_config(AcousticTrainConfig, None, TINY + [f"run.cpu_amp={str(cpu_amp).lower()}"])
+        trainer = AcousticTrainer(config, str(manifest), None, str(tmp_path / f"exp_{cpu_amp}"))
+        dtypes = []
+        # the output layer's input is the BiLSTM's output
+        trainer.model.output.register_forward_hook(lambda module, args, out: dtypes.append(args[0].dtype))
+        dataset = SpeechDataset(trainer.train_utts, trainer.tokenizer)
+        batch = collate([dataset[i] for i in range(4)])
+        trainer.model.zero_grad()
+        loss, _, _ = trainer._ctc_loss(trainer.model, batch, train=False)
+        loss.backward()
+        grad = torch.cat([p.grad.flatten() for p in trainer.model.parameters()])
+        results[cpu_amp] = (loss.detach(), grad, dtypes[0])
+        assert loss.dtype == torch.float32
+        assert all(p.dtype == torch.float32 for p in trainer.model.parameters())
+    (loss32, grad32, dtype32), (loss16, grad16, dtype16) = results[False], results[True]
+    assert dtype32 == torch.float32 and dtype16 == torch.bfloat16
+    assert not torch.equal(loss16, loss32)
+    assert abs(loss16 - loss32) / loss32 < 0.02
+    assert torch.nn.functional.cosine_similarity(grad16, grad32, dim=0) > 0.99

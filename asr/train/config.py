@@ -104,6 +104,9 @@ class RunSection:
     seed: int = 1
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     amp: Literal["bf16", "fp16", "none"] = "bf16"  # autocast dtype on CUDA (ignored on CPU)
+    # bf16 autocast on CPU too: the LSTM runs in bfloat16 (1.35x faster forward + backward on an AMD
+    # EPYC with avx512_bf16, BENCHMARKS.md), weights, optimizer and CTC stay float32
+    cpu_amp: bool = False
     threads: int = 0  # torch CPU threads; 0 = one per core (waiting passively: asr/threads.py)
     log_every: int = 50  # steps between loss lines in the log / tensorboard
     checkpoint_every: int = 1000  # steps between mid-epoch checkpoints (0: epoch ends only)

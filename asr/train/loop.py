@@ -99,8 +99,10 @@ class Trainer:
             with atomic_open(self.exp_dir / "config.yaml") as f:
                 f.write(dump_config(config))
         seed_everything(self.run.seed)
-        self.amp_dtype = ({"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.run.amp)
-                          if self.device.type == "cuda" else None)
+        if self.device.type == "cuda":
+            self.amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.run.amp)
+        else:
+            self.amp_dtype = torch.bfloat16 if self.run.cpu_amp else None
         self.epoch, self.batches_done, self.step = 0, 0, 0
         self.epoch_loss = [0.0, 0]  # sum and count of this epoch's step losses, across resumes
         self.history: list[dict[str, Any]] = []
@@ -135,7 +137,8 @@ class Trainer:
             self._restore(load_checkpoint(self.last_ckpt))
 
     def autocast(self):
-        return torch.autocast("cuda", dtype=self.amp_dtype) if self.amp_dtype else contextlib.nullcontext()
+        return (torch.autocast(self.device.type, dtype=self.amp_dtype) if self.amp_dtype
+                else contextlib.nullcontext())
 
     def make_sampler(self, sizes: Sequence[float], max_total: float, max_batch_size: int) -> DurationBucketSampler:
         """The training batch sampler: every item once per epoch, unless a subclass draws

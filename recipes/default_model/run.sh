@@ -47,7 +47,8 @@
 #   --kokoro-model FILE / --kokoro-voices FILE   Kokoro-82M's files (tools/kokoro_files.py)
 #   --eval-hours H        hours of each synthetic corpus's dev and test sets [0.3]
 #   --synth-jobs N        synthesis processes [all cores]
-#   --mix M               real, synth or both: which training sets [both]
+#   --mix M               which training sets: real (the real corpora and FSDD), synth (the synthetic
+#                         corpora and FSDD, the one real corpus kept: digits) or both [both]
 #   --weights "SET=W .."  each training set's share of an epoch (others: 1)
 #                         [speechocean762_train=3 fsdd_train=1 ljspeech_train=0.6 commonvoice_train=0.6
 #                          an4_train=0.2 wakewords_train=0.3 librispeech_pseudo_train=0.6

@@ -9,7 +9,9 @@ inference (forward under no_grad). The two ways are interleaved over --repeat ro
 process and the best time of each is kept, so load from other jobs affects both alike. Also
 checks that the two give the same log-probs. Prints a markdown table; with --chunks, a second
 one: a training step in chunked mode (streaming training, chunk C + right context R output frames)
-against a full-utterance one, both on the padded path.
+against a full-utterance one, both on the padded path; with --bf16, a third: a training step and
+inference of the whole model under bfloat16 autocast (what `run.cpu_amp=true` trains with)
+against float32, and the largest log-prob difference between them.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--chunks", default="", help="C/R,... chunked-mode settings to time, e.g. 8/4,16/4,32/4")
+    parser.add_argument("--bf16", action="store_true", help="also time bfloat16 autocast against float32")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -87,6 +90,39 @@ def main() -> None:
         for setting, seconds in times.items():
             name = "full utterance" if setting is None else f"chunked, C={setting[0]}, R={setting[1]}"
             print(f"| {name} | {seconds:.2f} | {seconds / times[None]:.2f} |")
+
+    if args.bf16:
+        compare_bf16(model, feats, lengths, ctc_backward, args.repeat, sum(seconds))
+
+
+def compare_bf16(model, feats, lengths, ctc_backward, repeat: int, audio: float) -> None:
+    """Whole-model training step and inference, float32 against bfloat16 autocast, interleaved."""
+    def run(job: str, bf16: bool) -> None:
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            if job == "train":
+                out = model(feats, lengths)
+        if job == "train":
+            ctc_backward(*out)
+        else:
+            with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                model(feats, lengths)
+
+    with torch.no_grad():
+        reference = model(feats, lengths)[0]
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            difference = (model(feats, lengths)[0].float() - reference).abs().max().item()
+    best = {(job, bf16): float("inf") for job in ("train", "infer") for bf16 in (False, True)}
+    for _ in range(repeat):
+        for job, bf16 in best:
+            start = time.perf_counter()
+            run(job, bf16)
+            best[job, bf16] = min(best[job, bf16], time.perf_counter() - start)
+    print(f"\nbfloat16 autocast (run.cpu_amp); largest log-prob difference from float32: {difference:.1e}")
+    print("| job | float32 s | bf16 autocast s | speed-up | audio s per s (bf16) |")
+    print("|---|---:|---:|---:|---:|")
+    for job in ("train", "infer"):
+        fp32, bf16 = best[job, False], best[job, True]
+        print(f"| {job} | {fp32:.2f} | {bf16:.2f} | {fp32 / bf16:.2f}x | {audio / bf16:.0f} |")
 
 
 if __name__ == "__main__":
