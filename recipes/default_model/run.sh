@@ -70,6 +70,8 @@
 #   --lm-weights "A,.." / --word-bonuses "B,.."  alpha / beta values tried on dev [asr tune's]
 #   --device DEV          auto, cpu or cuda [auto]
 #   --ngpu N              training processes (torchrun when > 1; 0: CPU) [1]
+#   --nnodes N / --node-rank R / --master-addr A / --master-port P   multi-node training (stage 4),
+#                         as in recipes/librispeech/run.sh [1 / 0 / localhost / 29500]
 set -euo pipefail
 
 recipe_dir="$(cd "$(dirname "$0")" && pwd)"
@@ -104,8 +106,11 @@ config="$repo_dir/conf/am/default_cpu.yaml"
 lm_config="$repo_dir/conf/lm/synth_cpu.yaml"
 lm_corpus=
 text_dir="$shared/text"
+# the LibriSpeech download's options are not this recipe's: unknown to --options, set after
+unset mirror checksums keep_archives data_root
 # shellcheck source=SCRIPTDIR/../lib/parse_options.sh
 . "$repo_dir/recipes/lib/parse_options.sh"
+mirror= checksums=/dev/null keep_archives=true data_root=
 
 die() { echo "$0: error: $*" >&2; exit 1; }
 log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
@@ -238,7 +243,6 @@ test_sets="${test_sets[*]}"
 train_tag=$mix                      # names data/train_<mix>.jsonl, the CMVN and the token file
 exp_name=${exp_name:-$(basename "$config" .yaml)_$mix}
 lm_exp_name=${lm_exp_name:-lm_$(basename "$lm_config" .yaml)_$mix}
-data_root=
 stage_lib=$stage
 [ "$stage_lib" -ge 1 ] || stage_lib=1  # stage 0 of the library downloads LibriSpeech: ours did the data
 stop_lib=$stop_stage
