@@ -36,7 +36,7 @@ def machine_description() -> str:
     return "; ".join(parts)
 
 
-def _load_score(path: str) -> dict:
+def load_score(path: str) -> dict:
     try:
         with open(path, encoding="utf-8") as f:
             return json.load(f)
@@ -55,7 +55,7 @@ def write_results(out: str | os.PathLike, title: str, model_path: str, scores: d
     info, cfg = package.info, package.model_config
     rows = []
     for name, path in scores.items():
-        s = _load_score(path)
+        s = load_score(path)
         w = s["words"]
         rows.append(f"| {name} | {s['num_utterances']} | **{s['wer']:.2f}** | {s['cer']:.2f} | "
                     f"{w['substitutions']} / {w['deletions']} / {w['insertions']} | {w['ref_len']} |")

@@ -89,8 +89,8 @@ def assert_level_independent(model: Path) -> None:
     recording is another distortion); yweweler's recordings are about 18 dB quieter than the rest."""
     recognizer = Recognizer.from_file(str(model), device="cpu")
     for speaker in ("george", "jackson", "lucas", "nicolas", "yweweler"):
-        clips = [load_audio(FSDD / f"{digit}_{speaker}_{index}.wav") for digit in range(10) for index in range(5)]
-        wave = next(c for c in clips if float(c.abs().max()) < 10 ** (-10 / 20))
+        clips = (load_audio(FSDD / f"{digit}_{speaker}_{index}.wav") for digit in range(10) for index in range(5))
+        wave = next(c for c in clips if float(c.abs().max()) < 10 ** (-10 / 20))  # read until one fits
         texts, frames = {}, {}
         for gain_db in (-30, -20, -10, 0, 10):
             scaled = torch.round(wave * 10 ** (gain_db / 20) * 32767) / 32767

@@ -121,11 +121,16 @@ def read_manifest(path: str | os.PathLike, require_text: bool = False) -> list[U
     return utterances
 
 
+def manifest_line(utt: Utterance) -> str:
+    """The JSONL line (newline included) that write_manifest writes for `utt`."""
+    return json.dumps(utt.to_json(), ensure_ascii=False) + "\n"
+
+
 def write_manifest(path: str | os.PathLike, utterances: Iterable[Utterance]) -> int:
     """Write utterances as JSONL, atomically. Returns the number written."""
     count = 0
     with atomic_open(path, "w") as f:
         for utt in utterances:
-            f.write(json.dumps(utt.to_json(), ensure_ascii=False) + "\n")
+            f.write(manifest_line(utt))
             count += 1
     return count

@@ -11,11 +11,12 @@ normalization is the same for all (Whisper's punctuation and digits included).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 from asr.atomic import atomic_open
+from asr.errors import AsrError
+from asr.results import load_score
 
 SET_NAMES = {
     "speechocean762_test": "speechocean762 test (unseen non-native speakers)",
@@ -29,12 +30,10 @@ SET_NAMES = {
 }
 
 
-def load_score(folder: Path, name: str) -> dict | None:
+def score_of(folder: Path, name: str) -> dict | None:
+    """The `asr score --json` summary of set `name` in `folder`; None when it has none."""
     path = folder / f"{name}.score.json"
-    if not path.is_file():
-        return None
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
+    return load_score(str(path)) if path.is_file() else None
 
 
 def table(sets: list[str], systems: list[tuple[str, Path]]) -> str:
@@ -42,7 +41,7 @@ def table(sets: list[str], systems: list[tuple[str, Path]]) -> str:
     lines = ["| test set | utterances | " + " | ".join(label for label, _ in systems) + " |",
              "|---|---:|" + "---:|" * len(systems)]
     for name in sets:
-        scores = [load_score(folder, name) for _, folder in systems]
+        scores = [score_of(folder, name) for _, folder in systems]
         known = [s for s in scores if s]
         if not known:
             continue
@@ -70,9 +69,14 @@ def main() -> int:
         if not label:
             parser.error(f"--system takes LABEL=DIR, got {item!r}")
         systems.append((label, Path(folder)))
+    try:
+        rows = table(args.sets, systems)
+    except AsrError as err:
+        print(f"compare_table: error: {err}", file=sys.stderr)
+        return 1
     text = ("# Side by side: WER / CER % on the same test sets\n\n"
             "All scored by `asr score` (the same normalization for every system); bold: the lowest WER "
-            "of the row.\n\n" + table(args.sets, systems))
+            "of the row.\n\n" + rows)
     with atomic_open(args.out, "w") as f:
         f.write(text)
     return 0

@@ -20,12 +20,10 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import sys
 from pathlib import Path
 
-from asr.atomic import atomic_open
-from asr.data.manifest import Utterance, read_manifest
+from asr.data.manifest import Utterance, manifest_line, read_manifest, write_manifest
 from asr.errors import AsrError
 
 DEV_PARTS = ("speechocean762_dev", "fsdd_dev")
@@ -46,17 +44,11 @@ def hold_out_speakers(utterances: list[Utterance], every: int) -> tuple[list[Utt
 
 
 def write_if_changed(path: Path, utterances: list[Utterance]) -> bool:
-    """Write the manifest atomically unless the file already holds exactly this; True when written."""
-    lines = "".join(_line(u) for u in utterances)
-    if path.is_file() and path.read_text(encoding="utf-8") == lines:
+    """write_manifest, unless the file already holds exactly these lines; True when written."""
+    if path.is_file() and path.read_text(encoding="utf-8") == "".join(map(manifest_line, utterances)):
         return False
-    with atomic_open(path, "w") as f:
-        f.write(lines)
+    write_manifest(path, utterances)
     return True
-
-
-def _line(utt: Utterance) -> str:
-    return json.dumps(utt.to_json(), ensure_ascii=False) + "\n"
 
 
 def make_sets(sources: dict[str, Path], out: Path, dev_speaker_every: int = 16, test_every: int = 1,
