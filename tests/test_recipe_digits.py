@@ -73,7 +73,9 @@ def test_results_name_the_data_relative_to_the_repository(tiny_package, tmp_path
     for data, cwd, shown in [(shared, None, "../shared/data/fsdd/recordings"),
                              (os.path.relpath(shared, REPO / "recipes"), REPO / "recipes", "../shared/data/fsdd/recordings"),
                              (REPO / "recipes" / "fsdd", None, "recipes/fsdd"),
-                             (tmp_path / "elsewhere", None, "path/to/fsdd/recordings")]:
+                             # two levels above any clone: tmp_path itself is beside a clone made in
+                             # `mktemp -d`, and a path beside the repository is shown relative to it
+                             (Path("/elsewhere/fsdd/recordings"), None, "path/to/fsdd/recordings")]:
         done = run_recipe(tmp_path, "--stage", "4", data=data, cwd=cwd)
         assert done.returncode == 0, done.stderr[-3000:]
         results = (tmp_path / "RESULTS.md").read_text()
