@@ -10,12 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
-import torch
 from conftest import FSDD, REPO, needs_shared_data
-
-from asr.audio import load_audio
-from asr.transcribe import Recognizer
+from level_check import assert_level_independent, fsdd_clip_per_speaker
 
 
 def run_recipe(workdir: Path, *args: str, data: str | Path = FSDD, cwd: Path | None = None
@@ -48,7 +44,7 @@ def test_digits_recipe_runs_all_stages_and_is_idempotent(tmp_path):
     assert re.search(rf"^\| test, 20 dB quieter \| 250 \| \*\*{quiet['wer']:.2f}\*\* \|", results, re.M)
     assert "machine:" in results and "recipes/digits/run.sh" in results
 
-    assert_level_independent(tmp_path / "exp" / "digits" / "model.pt")
+    assert_level_independent(tmp_path / "exp" / "digits" / "model.pt", fsdd_clip_per_speaker(FSDD))
 
     # a second run finds everything done and changes nothing it does not have to
     model_mtime = (tmp_path / "exp" / "digits" / "model.pt").stat().st_mtime_ns
@@ -82,23 +78,3 @@ def test_results_name_the_data_relative_to_the_repository(tiny_package, tmp_path
         command = results.split("## Command", 1)[1]
         assert f"recipes/digits/run.sh --data {shown}\n" in command, (data, command)
         assert str(tmp_path) not in results and str(REPO) not in results
-
-
-def assert_level_independent(model: Path) -> None:
-    """Real clips recorded -30, -20, -10, 0 and +10 dB from their level (scaled, then rounded to
-    16 bits, as such a recording would be) give the same text, and the same best token in nine
-    frames of ten. One test clip per speaker whose peak stays below full scale at +10 dB (a clipped
-    recording is another distortion); yweweler's recordings are about 18 dB quieter than the rest."""
-    recognizer = Recognizer.from_file(str(model), device="cpu")
-    for speaker in ("george", "jackson", "lucas", "nicolas", "yweweler"):
-        clips = (load_audio(FSDD / f"{digit}_{speaker}_{index}.wav") for digit in range(10) for index in range(5))
-        wave = next(c for c in clips if float(c.abs().max()) < 10 ** (-10 / 20))  # read until one fits
-        texts, frames = {}, {}
-        for gain_db in (-30, -20, -10, 0, 10):
-            scaled = torch.round(wave * 10 ** (gain_db / 20) * 32767) / 32767
-            texts[gain_db] = recognizer.decode_waveforms([scaled])[0]
-            log_probs, _ = recognizer.log_probs(scaled[None], torch.tensor([len(scaled)]))
-            frames[gain_db] = log_probs[0].argmax(-1)
-        assert texts[0] and len(set(texts.values())) == 1, (speaker, texts)
-        for gain_db, best in frames.items():
-            assert np.mean((best == frames[0]).numpy()) >= 0.9, (speaker, gain_db)
