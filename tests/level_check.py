@@ -24,16 +24,19 @@ def fsdd_clip_per_speaker(fsdd: Path) -> dict[str, torch.Tensor]:
     return chosen
 
 
-def assert_level_independent(model: Path, waves: dict[str, torch.Tensor], min_same_frames: float = 0.9) -> None:
+def assert_level_independent(model: Path, waves: dict[str, torch.Tensor], min_same_frames: float = 0.9,
+                             sixteen_bit: bool = True) -> None:
     """Each wave (samples,) recorded -30, -20, -10, 0 and +10 dB from its level (scaled, then
-    rounded to 16 bits, as such a recording would be) gives the same non-empty text, and the same
-    best token in at least `min_same_frames` of its frames."""
+    rounded to 16 bits as such a recording would be, unless not `sixteen_bit`) gives the same
+    non-empty text, and the same best token in at least `min_same_frames` of its frames."""
     recognizer = Recognizer.from_file(str(model), device="cpu")
     for name, wave in waves.items():
         assert float(wave.abs().max()) * 10 ** (10 / 20) < 1, f"{name} would clip at +10 dB"
         texts, frames = {}, {}
         for gain_db in GAINS_DB:
-            scaled = torch.round(wave * 10 ** (gain_db / 20) * 32767) / 32767
+            scaled = wave * 10 ** (gain_db / 20)
+            if sixteen_bit:
+                scaled = torch.round(scaled * 32767) / 32767
             texts[gain_db] = recognizer.decode_waveforms([scaled])[0]
             log_probs, _ = recognizer.log_probs(scaled[None], torch.tensor([len(scaled)]))
             frames[gain_db] = log_probs[0].argmax(-1)

@@ -74,7 +74,9 @@ def test_word_times_are_near_the_known_positions_of_the_words(spoken_words, how)
     assert done.returncode == 0, done.stderr
     record = json.loads(done.stdout)
     pairs = matched_words(record, truth)
-    assert len(pairs) >= 4, (record["text"], truth)  # the default model gets most of these words
+    # the default model gets about half of these espeak-ng words or more (the model shipped
+    # 2026-12-02, trained mostly on real voices, 3-5 of 6): enough matched words to time
+    assert len(pairs) >= 3, (record["text"], truth)
     for word, (_, start, end) in pairs:
         assert abs(word["start"] - start) <= START_TOLERANCE, (word, start, end)
         assert abs(word["end"] - end) <= END_TOLERANCE, (word, start, end)

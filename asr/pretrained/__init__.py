@@ -1,7 +1,7 @@
 """The default English model shipped with the package, and example audio to try it on.
 
 `model.pt` is a model package (acoustic model + its LSTM LM + decoding defaults) trained by
-recipes/synth/run.sh on synthetic multi-voice speech; see MODEL.md beside it for what it was
+recipes/default_model/run.sh on real and synthetic speech; see MODEL.md beside it for what it was
 trained on and what it is good and bad at. `asr transcribe FILE` uses it when no --model is
 given. Replaced rarely: every version stays in git history.
 """

@@ -49,10 +49,10 @@
 #   --synth-jobs N        synthesis processes [all cores]
 #   --mix M               which training sets: real (the real corpora and FSDD), synth (the synthetic
 #                         corpora and FSDD, the one real corpus kept: digits) or both [both]
-#   --weights "SET=W .."  each training set's share of an epoch (others: 1)
-#                         [speechocean762_train=3 fsdd_train=1 ljspeech_train=0.6 commonvoice_train=0.6
-#                          an4_train=0.2 wakewords_train=0.3 librispeech_pseudo_train=0.6
-#                          synth_train=1 kokoro_train=2]
+#   --weights "SET=W .."  each training set's share of an epoch (others: 1; the synthetic sets are
+#                         kept small: the ablations in README.md), [speechocean762_train=3 fsdd_train=2
+#                          ljspeech_train=1 commonvoice_train=1 an4_train=0.2 wakewords_train=0.3
+#                          librispeech_pseudo_train=1 synth_train=0.3 kokoro_train=0.6]
 #   --init PACKAGE        start the acoustic model from this package's weights (model.init)
 #   --test-every N        decode every Nth speechocean762 test utterance (1: all 2,500) [1]
 #   --slice N             only the first N utterances of every set (a quick trial) [0: all]
@@ -95,8 +95,8 @@ kokoro_voices=
 eval_hours=0.3
 synth_jobs=$(nproc 2> /dev/null || echo 1)
 mix=both
-weights="speechocean762_train=3 fsdd_train=1 ljspeech_train=0.6 commonvoice_train=0.6 an4_train=0.2
-         wakewords_train=0.3 librispeech_pseudo_train=0.6 synth_train=1 kokoro_train=2"
+weights="speechocean762_train=3 fsdd_train=2 ljspeech_train=1 commonvoice_train=1 an4_train=0.2
+         wakewords_train=0.3 librispeech_pseudo_train=1 synth_train=0.3 kokoro_train=0.6"
 init=
 test_every=1
 slice=0
