@@ -29,8 +29,8 @@ from conftest import FSDD, LIBRISPEECH, REPO, needs_shared_data
 
 from asr.decode.stream import StreamingRecognizer, run_chunks
 from asr.pretrained import default_model_path, example_files
-from asr.text import number_to_words
 from asr.serve.app import Limits, build_app
+from asr.text import number_to_words
 from asr.transcribe import Recognizer
 
 EXAMPLE = example_files()[0]  # 16 kHz synthetic speech the default model gets nearly right

@@ -178,7 +178,7 @@ def prepare_librispeech(src: Path, out_dir: Path) -> dict[str, int]:
 # --------------------------------------------------------------------------- FSDD
 
 _FSDD_NAME = re.compile(r"^(\d)_([^_]+)_(\d+)$")
-_FSDD_TEST_INDICES = range(0, 5)  # the dataset's own split: 0-4 test, 5-49 train
+FSDD_TEST_INDICES = range(0, 5)  # the dataset's own split: 0-4 test, 5-49 train
 
 
 def _fsdd_dev_ids(train: list[tuple[int, int, str]], dev_per_speaker: int) -> set[str]:
@@ -212,7 +212,7 @@ def prepare_fsdd(src: Path, out_dir: Path, dev_per_speaker: int = 20) -> dict[st
         digit, speaker, index = int(match[1]), match[2], int(match[3])
         if collector.add(path.stem, path, number_to_words(digit), speaker) is None:
             continue
-        if index in _FSDD_TEST_INDICES:
+        if index in FSDD_TEST_INDICES:
             split_of[path.stem] = "test"
         else:
             split_of[path.stem] = "train"

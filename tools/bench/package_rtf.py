@@ -25,6 +25,7 @@ import torch
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 from asr.audio import load_audio  # noqa: E402
+from asr.data.importers import FSDD_TEST_INDICES  # noqa: E402
 from asr.results import cpu_model  # noqa: E402
 from asr.transcribe import Recognizer  # noqa: E402
 
@@ -36,8 +37,8 @@ DATA = REPO.parent / "shared" / "data"
 
 def default_audio() -> list[Path]:
     sample = sorted((DATA / "librispeech_sample").rglob("*.flac"))
-    # FSDD's test split: takes 0-4 of every digit and speaker
-    digits = sorted(p for p in (DATA / "fsdd" / "recordings").glob("*.wav") if int(p.stem.split("_")[-1]) < 5)[::6][:40]
+    digits = sorted(p for p in (DATA / "fsdd" / "recordings").glob("*.wav")
+                    if int(p.stem.split("_")[-1]) in FSDD_TEST_INDICES)[::6][:40]
     return sample + digits
 
 
@@ -85,10 +86,11 @@ def main() -> None:
     if args.write:
         command = "python tools/bench/package_rtf.py " + " ".join(
             f"--model {m} --name {n!r}" for m, n in zip(args.model, names))
+        what = ("the LibriSpeech sample's 2 utterances and FSDD test clips at 8 kHz" if not args.audio
+                else "the --audio files")
         body = (f"`{command}` ({date.today()}, {cpu_model()}, {torch.get_num_threads()} thread, "
-                f"torch {torch.__version__}): {len(waves)} real recordings, {audio_seconds:.1f} s of audio "
-                f"(the LibriSpeech sample's 2 utterances, {len(waves) - 2} FSDD test clips at 8 kHz), "
-                f"one file at a time, median of {args.repeats} repeats, models taking turns.\n\n{table}")
+                f"torch {torch.__version__}): {len(waves)} recordings, {audio_seconds:.1f} s of audio "
+                f"({what}), one file at a time, median of {args.repeats} repeats, models taking turns.\n\n{table}")
         write_block(Path(args.write), "## Decoding speed of the default model (issue 14)", "package_rtf", body)
 
 
